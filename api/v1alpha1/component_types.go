@@ -1,0 +1,177 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Migration says how a Component came to exist for an installation the operator did not create.
+// +kubebuilder:validation:Enum=yaml;helm;terraform;""
+type Migration string
+
+const (
+	// MigrationNone is a Component the operator installs itself.
+	MigrationNone Migration = ""
+	// MigrationYAML adopts a component installed from plain manifests.
+	MigrationYAML Migration = "yaml"
+	// MigrationHelm adopts a component installed as a Helm release.
+	MigrationHelm Migration = "helm"
+	// MigrationTerraform marks a Component created by Terraform, detected and handed over by the operator.
+	MigrationTerraform Migration = "terraform"
+)
+
+// Labels and annotations the operator reads or sets on Components.
+const (
+	// LabelHelmChart overrides the chart name the catalog gives for a component.
+	LabelHelmChart = "castware.cast.ai/helm-chart"
+	// LabelDeleteCandidate is set by the operator's cleanup on Components being removed together with
+	// the operator: their releases and workloads are left running.
+	LabelDeleteCandidate = "castware.cast.ai/delete-candidate"
+	// FinalizerCleanupHelm is the finalizer that uninstalls a Component's release before the CR goes away.
+	FinalizerCleanupHelm = "castware.cast.ai/cleanup-helm"
+)
+
+// ComponentSpec is the wanted state of one Cast AI component.
+type ComponentSpec struct {
+	// Component is the component's name in the catalog, e.g. castai-agent. Immutable.
+	// +kubebuilder:default=castai-agent
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Component string `json:"component"`
+
+	// Cluster is the name of the Cluster resource in this namespace the component belongs to. Immutable.
+	// +kubebuilder:default=castai
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Cluster string `json:"cluster"`
+
+	// Enabled installs the component when true and uninstalls it when false.
+	Enabled bool `json:"enabled"`
+
+	// Version is the exact chart version to run; empty means the latest version.
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^(v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?)?$`
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// Values are Helm values for the component's chart; they are the whole truth: a key removed here
+	// is removed from the release on the next upgrade.
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +optional
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+
+	// Migration says how an existing installation is adopted: yaml, helm, terraform or empty.
+	// +optional
+	Migration Migration `json:"migration,omitempty"`
+
+	// Readonly makes the operator only mirror the installed version; it changes nothing.
+	// +kubebuilder:default=false
+	// +optional
+	Readonly bool `json:"readonly,omitempty"`
+
+	// ReleaseName is the Helm release name; defaults to the catalog's release name for the component.
+	// +kubebuilder:validation:MaxLength=53
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$`
+	// +optional
+	ReleaseName string `json:"releaseName,omitempty"`
+}
+
+// ComponentStatus is the observed state of a Component.
+type ComponentStatus struct {
+	// Conditions: Available (the release is deployed and its workloads are ready) and Progressing
+	// (an install, upgrade, rollback or uninstall is under way, or why it stopped).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// CurrentVersion is the chart version of the deployed release.
+	// +optional
+	CurrentVersion string `json:"currentVersion,omitempty"`
+
+	// Rollback, when set to true, asks the operator to roll the release back to its previous good revision.
+	// The operator clears it when the rollback starts.
+	// +optional
+	Rollback bool `json:"rollback,omitempty"`
+
+	// ObservedGeneration is the generation of the spec the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// LastReportedHelmRevision is the release revision last reported to Cast AI.
+	// +optional
+	LastReportedHelmRevision int `json:"lastReportedHelmRevision,omitempty"`
+
+	// ReleaseName is the Helm release the component is installed as.
+	// +optional
+	ReleaseName string `json:"releaseName,omitempty"`
+
+	// Chart is the chart name the release was installed from.
+	// +optional
+	Chart string `json:"chart,omitempty"`
+
+	// Revision is the Helm revision of the deployed release.
+	// +optional
+	Revision int `json:"revision,omitempty"`
+
+	// AppliedValuesHash identifies the values of the deployed release (sha256, first 16 hex digits).
+	// +optional
+	AppliedValuesHash string `json:"appliedValuesHash,omitempty"`
+
+	// FailedAttempt records the last upgrade that failed and was rolled back, or that a requested rollback
+	// undid, so it is not applied again until spec.version or spec.values change.
+	// +optional
+	FailedAttempt *FailedAttempt `json:"failedAttempt,omitempty"`
+}
+
+// FailedAttempt records an install or upgrade that failed.
+type FailedAttempt struct {
+	// Reason is UpgradeFailed (the attempt failed and was rolled back) or RolledBack (a rollback was requested).
+	Reason string `json:"reason"`
+	// Version is the chart version that was attempted.
+	Version string `json:"version"`
+	// ValuesHash identifies the values that were attempted.
+	ValuesHash string `json:"valuesHash"`
+	// Generation is the Component generation of the attempt.
+	Generation int64 `json:"generation"`
+	// Message says why it failed.
+	Message string `json:"message"`
+	// Time is when it failed.
+	Time metav1.Time `json:"time"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=castware,shortName=cwcomp
+// +kubebuilder:printcolumn:name="Component",type=string,JSONPath=`.spec.component`
+// +kubebuilder:printcolumn:name="Wanted",type=string,JSONPath=`.spec.version`
+// +kubebuilder:printcolumn:name="Running",type=string,JSONPath=`.status.currentVersion`
+// +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
+// +kubebuilder:printcolumn:name="Progressing",type=string,JSONPath=`.status.conditions[?(@.type=="Progressing")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Progressing")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Component is one Cast AI component (castai-agent, spot-handler, ...) managed as a Helm release.
+type Component struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec   ComponentSpec   `json:"spec"`
+	Status ComponentStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ComponentList is a list of Components.
+type ComponentList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Component `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Component{}, &ComponentList{})
+}

@@ -1,0 +1,285 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/catalog"
+)
+
+// Cluster phases shown in status.phase.
+const (
+	// PhasePending: the Cluster's configuration is not valid yet.
+	PhasePending = "Pending"
+	// PhaseConnecting: the Cluster is valid; enabled Phase 1 components are not all Available yet.
+	PhaseConnecting = "Connecting"
+	// PhaseConnected: every enabled Phase 1 component is Available.
+	PhaseConnected = "Connected"
+)
+
+// ClusterHook extends the Cluster reconcile (registration with Cast AI, action polling, migration).
+// Hooks run in order after validation succeeds; an error stops the chain and is retried with backoff.
+type ClusterHook interface {
+	// Name identifies the hook in logs.
+	Name() string
+	// Reconcile works on a valid Cluster; it may change its status, which is written once afterwards.
+	Reconcile(ctx context.Context, cluster *castwarev1.Cluster, apiKey string) (ctrl.Result, error)
+}
+
+// ClusterReconciler validates Clusters and summarises their components.
+type ClusterReconciler struct {
+	// Client is the manager's (cached) client.
+	Client client.Client
+	// APIReader reads the API-key Secret uncached.
+	APIReader client.Reader
+	// Catalog says which components are Phase 1.
+	Catalog *catalog.Catalog
+	// Hooks run after validation (optional).
+	Hooks []ClusterHook
+}
+
+// +kubebuilder:rbac:groups=castware.cast.ai,resources=clusters,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=castware.cast.ai,resources=clusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=castware.cast.ai,resources=clusters/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",namespace=castai-agent,resources=secrets,verbs=get;list;watch
+
+// Reconcile validates one Cluster and updates its status.
+func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	cl := &castwarev1.Cluster{}
+	if err := r.Client.Get(ctx, req.NamespacedName, cl); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cl.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	sw := newStatusWriter(r.Client, cl)
+	res, err := r.reconcile(ctx, cl)
+	if ferr := sw.flush(ctx, cl, func(o client.Object) any { return o.(*castwarev1.Cluster).Status }); ferr != nil && !apierrors.IsNotFound(ferr) {
+		return ctrl.Result{}, errors.Join(err, ferr)
+	}
+	return res, err
+}
+
+func (r *ClusterReconciler) reconcile(ctx context.Context, cl *castwarev1.Cluster) (ctrl.Result, error) {
+	cl.Status.ObservedGeneration = cl.Generation
+	if err := ValidateClusterSpec(&cl.Spec); err != nil {
+		r.unavailable(cl, castwarev1.ReasonInvalidSpec, err.Error())
+		return ctrl.Result{}, nil
+	}
+	key, version, err := readAPIKey(ctx, r.APIReader, cl)
+	if err != nil {
+		var missing *missingKeyError
+		if errors.As(err, &missing) {
+			r.unavailable(cl, castwarev1.ReasonSecretMissing, err.Error())
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	cl.Status.LastSecretVersion = version
+	setCondition(&cl.Status.Conditions, cl.Generation, castwarev1.ConditionAvailable, metav1.ConditionTrue, castwarev1.ReasonClusterReady,
+		fmt.Sprintf("configuration valid; API key read from Secret %s", cl.Spec.APIKeySecret))
+	for _, h := range r.Hooks {
+		res, err := h.Reconcile(ctx, cl, key)
+		if err != nil || !res.IsZero() {
+			if err != nil {
+				err = fmt.Errorf("%s: %w", h.Name(), err)
+			}
+			return res, errors.Join(err, r.summarise(ctx, cl))
+		}
+	}
+	return ctrl.Result{}, r.summarise(ctx, cl)
+}
+
+func (r *ClusterReconciler) unavailable(cl *castwarev1.Cluster, reason, msg string) {
+	setCondition(&cl.Status.Conditions, cl.Generation, castwarev1.ConditionAvailable, metav1.ConditionFalse, reason, msg)
+	cl.Status.Phase = PhasePending
+}
+
+// summarise sets status.phase from the Cluster's Phase 1 components.
+func (r *ClusterReconciler) summarise(ctx context.Context, cl *castwarev1.Cluster) error {
+	if !conditionTrue(cl.Status.Conditions, castwarev1.ConditionAvailable) {
+		cl.Status.Phase = PhasePending
+		return nil
+	}
+	list := &castwarev1.ComponentList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(cl.Namespace)); err != nil {
+		return fmt.Errorf("list components: %w", err)
+	}
+	var waiting []string
+	for _, c := range list.Items {
+		if c.Spec.Cluster != cl.Name || !c.Spec.Enabled || !c.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if e, ok := r.Catalog.Lookup(c.Spec.Component, c.Labels); ok && e.Phase != 1 {
+			continue
+		}
+		if !conditionTrue(c.Status.Conditions, castwarev1.ConditionAvailable) {
+			waiting = append(waiting, c.Name)
+		}
+	}
+	sort.Strings(waiting)
+	if len(waiting) > 0 {
+		cl.Status.Phase = PhaseConnecting
+		setCondition(&cl.Status.Conditions, cl.Generation, castwarev1.ConditionProgressing, metav1.ConditionTrue, PhaseConnecting,
+			"waiting for components to become Available: "+strings.Join(waiting, ", "))
+		return nil
+	}
+	cl.Status.Phase = PhaseConnected
+	setCondition(&cl.Status.Conditions, cl.Generation, castwarev1.ConditionProgressing, metav1.ConditionFalse, PhaseConnected, "every enabled Phase 1 component is Available")
+	return nil
+}
+
+// ValidateClusterSpec checks what the API server's schema cannot: a provider is set and the API URL is an
+// absolute http(s) URL with a host.
+func ValidateClusterSpec(spec *castwarev1.ClusterSpec) error {
+	if spec.Provider == "" {
+		return fmt.Errorf("spec.provider is required (eks, gke, aks, ...)")
+	}
+	if err := ValidateAPIURL(spec.API.APIURL); err != nil {
+		return err
+	}
+	if spec.APIKeySecret == "" {
+		return fmt.Errorf("spec.apiKeySecret is required")
+	}
+	return nil
+}
+
+// ValidateAPIURL checks a Cast AI API URL.
+func ValidateAPIURL(raw string) error {
+	if raw == "" {
+		return fmt.Errorf("spec.api.apiUrl is required (e.g. https://api.cast.ai)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("spec.api.apiUrl %q is not a URL: %v", raw, err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("spec.api.apiUrl %q must start with https:// (or http:// for a local API)", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("spec.api.apiUrl %q has no host", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("spec.api.apiUrl must not contain credentials")
+	}
+	return nil
+}
+
+// DerivedGRPCURLs returns the gRPC and kvisor endpoints for an API URL the way the documented operator
+// defaults them: api.cast.ai gives grpc.cast.ai and kvisor.cast.ai. Hosts with fewer than two labels give "".
+func DerivedGRPCURLs(apiURL string) (grpc, kvisor string) {
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Hostname() == "" {
+		return "", ""
+	}
+	labels := strings.Split(u.Hostname(), ".")
+	if len(labels) < 2 {
+		return "", ""
+	}
+	rest := strings.Join(labels[1:], ".")
+	return "grpc." + rest, "kvisor." + rest
+}
+
+// ClusterFactsFor builds the catalog facts a Cluster provides.
+func ClusterFactsFor(cl *castwarev1.Cluster) catalog.ClusterFacts {
+	grpc, kvisor := DerivedGRPCURLs(cl.Spec.API.APIURL)
+	if cl.Spec.API.GrpcURL != "" {
+		grpc = cl.Spec.API.GrpcURL
+	}
+	if cl.Spec.API.KvisorGrpcURL != "" {
+		kvisor = cl.Spec.API.KvisorGrpcURL
+	}
+	return catalog.ClusterFacts{
+		APIURL:              cl.Spec.API.APIURL,
+		GRPCURL:             grpc,
+		KvisorGRPCURL:       kvisor,
+		Provider:            cl.Spec.Provider,
+		ProviderCloud:       catalog.ProviderCloud(cl.Spec.Provider),
+		ClusterID:           cl.ClusterID(),
+		APIKeySecret:        cl.Spec.APIKeySecret,
+		Namespace:           cl.Namespace,
+		ExtendedPermissions: cl.Status.ExtendedPermissions,
+	}
+}
+
+type missingKeyError struct{ msg string }
+
+func (e *missingKeyError) Error() string { return e.msg }
+
+// readAPIKey reads API_KEY from the Cluster's Secret (uncached), trimmed. It returns the Secret's
+// resourceVersion too. The key itself never appears in an error.
+func readAPIKey(ctx context.Context, reader client.Reader, cl *castwarev1.Cluster) (string, string, error) {
+	sec := &corev1.Secret{}
+	err := reader.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: cl.Spec.APIKeySecret}, sec)
+	if apierrors.IsNotFound(err) {
+		return "", "", &missingKeyError{fmt.Sprintf("API-key Secret %q not found in namespace %s (create it with an %s entry)", cl.Spec.APIKeySecret, cl.Namespace, castwarev1.APIKeySecretKey)}
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read API-key Secret %s: %w", cl.Spec.APIKeySecret, err)
+	}
+	key := strings.TrimSpace(string(sec.Data[castwarev1.APIKeySecretKey]))
+	if key == "" {
+		return "", "", &missingKeyError{fmt.Sprintf("Secret %q has no %s entry (or it is empty)", cl.Spec.APIKeySecret, castwarev1.APIKeySecretKey)}
+	}
+	return key, sec.ResourceVersion, nil
+}
+
+// SetupWithManager registers the controller: Clusters, their API-key Secrets (metadata only) and their Components.
+func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("cluster").
+		For(&castwarev1.Cluster{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters)).
+		Watches(&castwarev1.Component{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			c, ok := o.(*castwarev1.Component)
+			if !ok {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.Cluster}}}
+		}), builder.WithPredicates(availabilityChanged())).
+		Complete(r)
+}
+
+// availabilityChanged passes Component events that can change the Cluster's phase.
+func availabilityChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*castwarev1.Component)
+		n, ok2 := e.ObjectNew.(*castwarev1.Component)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return conditionTrue(o.Status.Conditions, castwarev1.ConditionAvailable) != conditionTrue(n.Status.Conditions, castwarev1.ConditionAvailable) ||
+			o.Spec.Enabled != n.Spec.Enabled
+	}}
+}
+
+func (r *ClusterReconciler) secretToClusters(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &castwarev1.ClusterList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, cl := range list.Items {
+		if cl.Spec.APIKeySecret == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: cl.Namespace, Name: cl.Name}})
+		}
+	}
+	return out
+}

@@ -1,0 +1,295 @@
+package charts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/repo"
+	"sigs.k8s.io/yaml"
+)
+
+// loadHTTP loads a chart from an HTTP(S) index repository.
+func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Loaded, error) {
+	idx, err := l.index(ctx, repoURL)
+	if err != nil {
+		return nil, wrapErr(ref, err)
+	}
+	cv, err := pickEntry(idx, ref.Name, ref.Version)
+	if err != nil {
+		return nil, wrapErr(ref, err)
+	}
+	resolved := ref
+	resolved.Version = cv.Version
+	if len(cv.URLs) == 0 || strings.TrimSpace(cv.URLs[0]) == "" {
+		return nil, wrapErr(resolved, fail(ErrInvalidIndex, nil, "index entry has no download URL"))
+	}
+	archiveURL, err := resolveArchiveURL(repoURL, cv.URLs[0])
+	if err != nil {
+		return nil, wrapErr(resolved, err)
+	}
+	want := normalizeDigest(cv.Digest)
+	key := "url:" + archiveURL.String() + "@" + cv.Version
+	if want != "" {
+		key = "sha256:" + want
+	}
+	data, err := l.cachedArchive(ctx, key, func(fctx context.Context) ([]byte, error) {
+		data, err := l.download(fctx, archiveURL)
+		if err != nil {
+			return nil, err
+		}
+		if got := sha256Hex(data); want != "" && got != want {
+			return nil, fail(ErrDigestMismatch, nil, "index announces sha256 %s but %s has sha256 %s", want, redactURL(archiveURL.String()), got)
+		}
+		if _, err := parseArchive(data, ref.Name, cv.Version); err != nil {
+			return nil, err
+		}
+		return data, nil
+	})
+	if err != nil {
+		return nil, wrapErr(resolved, err)
+	}
+	ch, err := parseArchive(data, ref.Name, cv.Version)
+	if err != nil {
+		return nil, wrapErr(resolved, err)
+	}
+	return &Loaded{Chart: ch, Version: ch.Metadata.Version, Digest: sha256Hex(data), URL: redactURL(archiveURL.String())}, nil
+}
+
+// httpVersions lists the versions of chart name in an HTTP(S) index repository.
+func (l *Loader) httpVersions(ctx context.Context, repoURL *url.URL, name string) ([]string, error) {
+	idx, err := l.index(ctx, repoURL)
+	if err != nil {
+		return nil, err
+	}
+	cvs := idx.Entries[name]
+	if len(cvs) == 0 {
+		return nil, fail(ErrChartNotFound, nil, "the repository index has no chart %q", name)
+	}
+	return entryVersions(cvs), nil
+}
+
+// pickEntry selects the entry of chart name matching want (see selectVersion).
+func pickEntry(idx *repo.IndexFile, name, want string) (*repo.ChartVersion, error) {
+	cvs := idx.Entries[name]
+	if len(cvs) == 0 {
+		return nil, fail(ErrChartNotFound, nil, "the repository index has no chart %q", name)
+	}
+	versions := entryVersions(cvs)
+	i, ok := selectVersion(versions, want)
+	if !ok {
+		return nil, versionNotFound(versions, want)
+	}
+	return cvs[i], nil
+}
+
+func entryVersions(cvs repo.ChartVersions) []string {
+	versions := make([]string, len(cvs))
+	for i, cv := range cvs {
+		versions[i] = cv.Version
+	}
+	return versions
+}
+
+// index returns the (possibly cached) index of an HTTP(S) repository.
+func (l *Loader) index(ctx context.Context, repoURL *url.URL) (*repo.IndexFile, error) {
+	return l.indexes.get(ctx, l, "http:"+repoURL.String(), func(fctx context.Context, prev *metaEntry[*repo.IndexFile]) (*metaEntry[*repo.IndexFile], error) {
+		return l.fetchIndex(fctx, indexURL(repoURL), prev)
+	})
+}
+
+// indexURL returns <repo>/index.yaml.
+func indexURL(repoURL *url.URL) *url.URL {
+	u := *repoURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/index.yaml"
+	u.RawPath = ""
+	u.Fragment, u.RawFragment = "", ""
+	return &u
+}
+
+// resolveArchiveURL resolves an index entry URL against the repository URL.
+// The repository URL is treated as a directory even without a trailing slash.
+func resolveArchiveURL(repoURL *url.URL, raw string) (*url.URL, error) {
+	ref, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fail(ErrInvalidIndex, err, "index entry has an invalid download URL")
+	}
+	if ref.IsAbs() {
+		if s := strings.ToLower(ref.Scheme); s != "http" && s != "https" {
+			return nil, fail(ErrInvalidIndex, nil, "index entry download URL has unsupported scheme %q", ref.Scheme)
+		}
+		return ref, nil
+	}
+	base := *repoURL
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+		base.RawPath = ""
+	}
+	return base.ResolveReference(ref), nil
+}
+
+// fetchIndex downloads and parses an index, conditionally when prev has validators.
+func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*repo.IndexFile]) (*metaEntry[*repo.IndexFile], error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fail(ErrInvalidRef, nil, "cannot build index request")
+	}
+	req.Header.Set("User-Agent", l.cfg.userAgent)
+	if prev != nil {
+		if prev.etag != "" {
+			req.Header.Set("If-None-Match", prev.etag)
+		}
+		if prev.lastModified != "" {
+			req.Header.Set("If-Modified-Since", prev.lastModified)
+		}
+	}
+	l.stats.indexDownloads.Add(1)
+	resp, err := l.cfg.httpClient.Do(req)
+	if err != nil {
+		return nil, requestFailure(u, err)
+	}
+	defer drainClose(resp.Body)
+
+	next := &metaEntry[*repo.IndexFile]{
+		fetched:      l.cfg.clock(),
+		etag:         resp.Header.Get("ETag"),
+		lastModified: resp.Header.Get("Last-Modified"),
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotModified && prev != nil:
+		l.stats.indexNotModified.Add(1)
+		next.val = prev.val
+		if next.etag == "" {
+			next.etag = prev.etag
+		}
+		if next.lastModified == "" {
+			next.lastModified = prev.lastModified
+		}
+		return next, nil
+	case resp.StatusCode != http.StatusOK:
+		return nil, statusFailure(ErrRepoUnavailable, u, resp)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, l.cfg.maxIndexBytes+1))
+	if err != nil {
+		return nil, fail(ErrRepoUnavailable, err, "reading %s", redactURL(u.String()))
+	}
+	if int64(len(data)) > l.cfg.maxIndexBytes {
+		return nil, fail(ErrInvalidIndex, nil, "%s is larger than %d bytes", redactURL(u.String()), l.cfg.maxIndexBytes)
+	}
+	idx, err := parseIndex(data)
+	if err != nil {
+		return nil, err
+	}
+	next.val = idx
+	return next, nil
+}
+
+// parseIndex parses an index.yaml (YAML or JSON) into Helm's IndexFile type.
+// Entries that cannot be decoded, or have no version, are skipped rather than
+// failing the whole index.
+func parseIndex(data []byte) (*repo.IndexFile, error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fail(ErrInvalidIndex, err, "index.yaml is not valid YAML")
+	}
+	var raw struct {
+		APIVersion string                     `json:"apiVersion"`
+		Entries    map[string]json.RawMessage `json:"entries"`
+	}
+	if err := json.Unmarshal(js, &raw); err != nil {
+		return nil, fail(ErrInvalidIndex, err, "index.yaml is not a mapping")
+	}
+	if raw.APIVersion == "" && raw.Entries == nil {
+		return nil, fail(ErrInvalidIndex, nil, "index.yaml has neither apiVersion nor entries")
+	}
+	idx := &repo.IndexFile{APIVersion: raw.APIVersion, Entries: make(map[string]repo.ChartVersions, len(raw.Entries))}
+	for name, msg := range raw.Entries {
+		var list []json.RawMessage
+		if err := json.Unmarshal(msg, &list); err != nil {
+			continue
+		}
+		cvs := make(repo.ChartVersions, 0, len(list))
+		for _, item := range list {
+			var cv repo.ChartVersion
+			if err := json.Unmarshal(item, &cv); err != nil || cv.Metadata == nil || cv.Version == "" {
+				continue
+			}
+			cvs = append(cvs, &cv)
+		}
+		if len(cvs) > 0 {
+			idx.Entries[name] = cvs
+		}
+	}
+	return idx, nil
+}
+
+// download fetches an archive over HTTP(S), bounded by the maximum archive size.
+func (l *Loader) download(ctx context.Context, u *url.URL) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fail(ErrInvalidIndex, nil, "cannot build archive request")
+	}
+	req.Header.Set("User-Agent", l.cfg.userAgent)
+	l.stats.archiveDownloads.Add(1)
+	resp, err := l.cfg.httpClient.Do(req)
+	if err != nil {
+		return nil, requestFailure(u, err)
+	}
+	defer drainClose(resp.Body)
+	switch {
+	case resp.StatusCode == http.StatusOK:
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return nil, statusFailure(ErrRepoUnavailable, u, resp)
+	default:
+		return nil, statusFailure(ErrArchiveUnavailable, u, resp)
+	}
+	limit := l.cfg.maxArchiveBytes
+	if resp.ContentLength > limit {
+		return nil, fail(ErrArchiveTooLarge, nil, "%s is %d bytes, the limit is %d", redactURL(u.String()), resp.ContentLength, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fail(ErrRepoUnavailable, err, "reading %s", redactURL(u.String()))
+	}
+	if int64(len(data)) > limit {
+		return nil, fail(ErrArchiveTooLarge, nil, "%s is larger than the limit of %d bytes", redactURL(u.String()), limit)
+	}
+	return data, nil
+}
+
+// requestFailure classifies a transport error as ErrRepoUnavailable, keeping
+// the cause without the URL (which may carry credentials).
+func requestFailure(u *url.URL, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fail(ErrRepoUnavailable, err, "GET %s", redactURL(u.String()))
+}
+
+// statusFailure reports an unexpected HTTP status.
+func statusFailure(kind error, u *url.URL, resp *http.Response) error {
+	return fail(kind, nil, "GET %s: HTTP %s", redactURL(u.String()), statusText(resp.StatusCode))
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("%d %s", code, t)
+	}
+	return fmt.Sprint(code)
+}
+
+// drainClose reads a little of what is left of body so the connection can be reused, then closes it.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
+}

@@ -1,0 +1,56 @@
+package helm
+
+import (
+	"fmt"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// Objects parses a rendered manifest into objects, in file order. Empty documents are skipped. Objects
+// without a namespace get defaultNS when they are namespaced kinds the engine inspects; others keep "".
+func Objects(manifest, defaultNS string) ([]*unstructured.Unstructured, error) {
+	docs := releaseutil.SplitManifests(manifest)
+	keys := releaseutil.BySplitManifestsOrder(sortedKeys(docs))
+	var out []*unstructured.Unstructured
+	for _, k := range keys {
+		doc := docs[k]
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		m := map[string]any{}
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+			return nil, fmt.Errorf("parse manifest document %s: %w", k, err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if u.GetKind() == "" {
+			continue
+		}
+		if u.GetNamespace() == "" && namespacedWorkload(u.GetKind()) {
+			u.SetNamespace(defaultNS)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func namespacedWorkload(kind string) bool {
+	switch kind {
+	case "Deployment", "DaemonSet", "StatefulSet", "Job", "ReplicaSet", "Pod":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,47 @@
+package helm
+
+import (
+	"context"
+	"fmt"
+
+	"helm.sh/helm/v3/pkg/release"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Unlock marks a revision left pending-install, pending-upgrade or pending-rollback by an interrupted
+// operation as failed, so Helm accepts the next operation and the state machine can roll back or reinstall.
+func (e *Engine) Unlock(ctx context.Context, owner client.Object, rel *release.Release) error {
+	if rel == nil || rel.Info == nil || !rel.Info.Status.IsPending() {
+		return nil
+	}
+	ac, err := e.client(ctx, owner)
+	if err != nil {
+		return err
+	}
+	was := rel.Info.Status
+	rel.Info.Status = release.StatusFailed
+	rel.Info.Description = fmt.Sprintf("interrupted while %s; marked failed by castware-operator", was)
+	if err := ac.Config().Releases.Update(rel); err != nil {
+		return fmt.Errorf("unlock release %s revision %d: %w", rel.Name, rel.Version, err)
+	}
+	return nil
+}
+
+// MarkHealthy records on a revision that all its workloads became ready.
+func (e *Engine) MarkHealthy(ctx context.Context, owner client.Object, rel *release.Release) error {
+	if rel.Labels[LabelHealthy] == "true" {
+		return nil
+	}
+	ac, err := e.client(ctx, owner)
+	if err != nil {
+		return err
+	}
+	if rel.Labels == nil {
+		rel.Labels = map[string]string{}
+	}
+	rel.Labels[LabelHealthy] = "true"
+	if err := ac.Config().Releases.Update(rel); err != nil {
+		return fmt.Errorf("mark release %s revision %d healthy: %w", rel.Name, rel.Version, err)
+	}
+	return nil
+}

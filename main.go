@@ -1,0 +1,79 @@
+// Command castware-operator manages the lifecycle of Cast AI's in-cluster components.
+package main
+
+import (
+	_ "embed"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/castware-operator/castware-operator/internal/catalog"
+	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/operator"
+	"github.com/castware-operator/castware-operator/internal/version"
+)
+
+//go:embed watches.yaml
+var defaultCatalog []byte
+
+func main() {
+	var o operator.Options
+	var watchesFile string
+	var showVersion bool
+	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "address the metrics endpoint binds to (e.g. :8443); 0 disables it")
+	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
+	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "enable leader election so only one replica reconciles")
+	flag.StringVar(&o.LeaderElectionID, "leader-election-id", operator.DefaultLeaderElectionID, "name of the leader-election Lease")
+	flag.StringVar(&o.Namespace, "namespace", defaultNamespace(), "namespace the operator manages (default: $WATCH_NAMESPACE, $POD_NAMESPACE or castai-agent)")
+	flag.StringVar(&watchesFile, "watches-file", "", "component catalog file (default: the catalog built into the binary)")
+	flag.DurationVar(&o.ReadyTimeout, "ready-timeout", helm.DefaultReadyTimeout, "how long a new revision's workloads may take to become ready before it is rolled back")
+	flag.DurationVar(&o.PendingTimeout, "pending-timeout", helm.DefaultPendingTimeout, "how long a release left pending by another client may stay pending before it is recovered")
+	flag.IntVar(&o.MaxHistory, "max-history", helm.DefaultMaxHistory, "revisions kept per release")
+	flag.DurationVar(&o.ChartIndexTTL, "chart-index-ttl", charts.DefaultIndexTTL, "how long a chart repository index is cached")
+	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
+	zopts := zap.Options{TimeEncoder: zapcore.ISO8601TimeEncoder}
+	zopts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	if showVersion {
+		fmt.Println(version.Version, version.Commit)
+		return
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
+	if err := run(o, watchesFile); err != nil {
+		ctrl.Log.WithName("setup").Error(err, "operator stopped")
+		os.Exit(1)
+	}
+}
+
+func run(o operator.Options, watchesFile string) error {
+	var err error
+	if watchesFile == "" {
+		o.Catalog, err = catalog.Parse(defaultCatalog)
+	} else {
+		o.Catalog, err = catalog.Load(watchesFile)
+	}
+	if err != nil {
+		return err
+	}
+	op, err := operator.New(ctrl.GetConfigOrDie(), o)
+	if err != nil {
+		return err
+	}
+	ctrl.Log.WithName("setup").Info("starting", "version", version.Version, "namespace", o.Namespace, "components", o.Catalog.Components())
+	return op.Manager.Start(ctrl.SetupSignalHandler())
+}
+
+func defaultNamespace() string {
+	for _, v := range []string{"WATCH_NAMESPACE", "POD_NAMESPACE"} {
+		if ns := strings.TrimSpace(os.Getenv(v)); ns != "" {
+			return ns
+		}
+	}
+	return "castai-agent"
+}

@@ -1,0 +1,224 @@
+// Package integration holds the operator's integration tests: a real kube-apiserver and etcd, with
+// kube-controller-manager, kube-scheduler and kwok so Pods become Ready, real Helm releases, and charts
+// served over HTTP. One control plane serves every test; each test gets its own namespace and its own
+// operator instance.
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/catalog"
+	"github.com/castware-operator/castware-operator/internal/operator"
+	"github.com/castware-operator/castware-operator/internal/testharness"
+)
+
+var (
+	env    *testharness.Env
+	charts *testharness.ChartServer
+	k8s    client.Client
+)
+
+const testClusterID = "3f1c9a52-7d4e-4b8a-9c2d-1e5f6a7b8c9d"
+
+func TestMain(m *testing.M) {
+	if os.Getenv("CASTWARE_TEST_LOGS") == "1" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(zap.New(zap.WriteTo(ioDiscard{})))
+	}
+	var err error
+	env, err = testharness.Start(testharness.Options{Kwok: true, Nodes: 2})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start control plane:", err)
+		os.Exit(1)
+	}
+	k8s = env.Client
+	charts, err = testharness.NewChartServer(testharness.ChartsDir())
+	if err != nil {
+		_ = env.Stop()
+		fmt.Fprintln(os.Stderr, "chart server:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	charts.Close()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop control plane:", err)
+	}
+	os.Exit(code)
+}
+
+type ioDiscard struct{}
+
+func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
+
+func testCatalog(t *testing.T) *catalog.Catalog {
+	t.Helper()
+	c, err := catalog.Load(filepath.Join("testdata", "watches.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// opt changes the operator options of one test.
+type opt func(*operator.Options)
+
+func withReadyTimeout(d time.Duration) opt { return func(o *operator.Options) { o.ReadyTimeout = d } }
+func withPendingTimeout(d time.Duration) opt {
+	return func(o *operator.Options) { o.PendingTimeout = d }
+}
+
+// newNamespace creates a fresh namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	name = strings.Trim(name, "-") + "-" + fmt.Sprint(time.Now().UnixNano()%100000)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// startOperator runs an operator for ns until the test ends.
+func startOperator(t *testing.T, ns string, opts ...opt) *operator.Operator {
+	t.Helper()
+	o := operator.Options{Namespace: ns, Catalog: testCatalog(t), SkipControllerNameValidation: true, ReadyTimeout: time.Minute}
+	for _, f := range opts {
+		f(&o)
+	}
+	op, err := operator.New(env.Config, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- op.Manager.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("operator stopped with error: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("operator did not stop within 30s")
+		}
+	})
+	return op
+}
+
+// createCluster creates the API-key Secret and an Available-able Cluster named "castai".
+func createCluster(t *testing.T, ns string, mutate ...func(*castwarev1.Cluster)) *castwarev1.Cluster {
+	t.Helper()
+	ctx := context.Background()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "castware-api-key", Namespace: ns}, StringData: map[string]string{"API_KEY": "test-key-" + ns}}
+	if err := k8s.Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	cl := &castwarev1.Cluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: ns},
+		Spec: castwarev1.ClusterSpec{
+			Provider: "eks", APIKeySecret: "castware-api-key", API: castwarev1.APISpec{APIURL: "https://api.cast.ai"},
+			HelmRepoURL: charts.URL(), Cluster: &castwarev1.ClusterMetadataSpec{ClusterID: testClusterID},
+		},
+	}
+	for _, m := range mutate {
+		m(cl)
+	}
+	if err := k8s.Create(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+func newComponent(ns, name, component, version string, vals map[string]any) *castwarev1.Component {
+	c := &castwarev1.Component{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       castwarev1.ComponentSpec{Component: component, Cluster: "castai", Enabled: true, Version: version},
+	}
+	if vals != nil {
+		raw, _ := json.Marshal(vals)
+		c.Spec.Values = &apiextensionsv1.JSON{Raw: raw}
+	}
+	return c
+}
+
+// eventually polls fn until it returns nil, failing the test after timeout with fn's last error.
+func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := testharness.Poll(ctx, 100*time.Millisecond, fn); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func getComponent(t *testing.T, ns, name string) *castwarev1.Component {
+	t.Helper()
+	c := &castwarev1.Component{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// condition returns the condition of a Component, or an empty one.
+func condition(c *castwarev1.Component, typ string) metav1.Condition {
+	if cond := meta.FindStatusCondition(c.Status.Conditions, typ); cond != nil {
+		return *cond
+	}
+	return metav1.Condition{}
+}
+
+func describe(c *castwarev1.Component) string {
+	var parts []string
+	for _, cond := range c.Status.Conditions {
+		parts = append(parts, fmt.Sprintf("%s=%s/%s: %s", cond.Type, cond.Status, cond.Reason, cond.Message))
+	}
+	return fmt.Sprintf("current=%q wanted=%q rev=%d [%s]", c.Status.CurrentVersion, c.Spec.Version, c.Status.Revision, strings.Join(parts, "; "))
+}
+
+// waitAvailable waits until the Component is Available at version with nothing in progress.
+func waitAvailable(t *testing.T, ns, name, version string, timeout time.Duration) *castwarev1.Component {
+	t.Helper()
+	var c *castwarev1.Component
+	eventually(t, timeout, fmt.Sprintf("component %s Available at %s", name, version), func() error {
+		c = getComponent(t, ns, name)
+		if c.Status.CurrentVersion == version && condition(c, castwarev1.ConditionAvailable).Status == metav1.ConditionTrue &&
+			condition(c, castwarev1.ConditionProgressing).Status == metav1.ConditionFalse && c.Status.ObservedGeneration == c.Generation {
+			return nil
+		}
+		return fmt.Errorf("%s", describe(c))
+	})
+	return c
+}
+
+func deployment(t *testing.T, ns, name string) *appsv1.Deployment {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
