@@ -325,11 +325,13 @@ func (r *ComponentReconciler) resolveLatest(ctx context.Context, w *work) (ctrl.
 		r.setProgressing(w.comp, metav1.ConditionFalse, castwarev1.ReasonChartUnavailable, msg)
 		return ctrl.Result{}, fmt.Errorf("resolve latest version: %w", err)
 	}
-	patch := client.MergeFrom(w.comp.DeepCopy())
-	w.comp.Spec.Version = v
-	if err := r.Client.Patch(ctx, w.comp, patch); err != nil {
+	obj := w.comp.DeepCopy()
+	patch := client.MergeFrom(obj.DeepCopy())
+	obj.Spec.Version = v
+	if err := r.Client.Patch(ctx, obj, patch); err != nil {
 		return ctrl.Result{}, fmt.Errorf("set spec.version to latest %s: %w", v, err)
 	}
+	w.comp.Spec.Version, w.comp.ResourceVersion, w.comp.Generation = obj.Spec.Version, obj.ResourceVersion, obj.Generation
 	log.FromContext(ctx).Info("resolved latest version", "version", v)
 	return ctrl.Result{}, nil // the spec change triggers the next reconcile
 }
@@ -427,6 +429,12 @@ func (r *ComponentReconciler) execute(ctx context.Context, w *work, st *helm.Sta
 		return false, ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
 
 	case helm.StepNotReady:
+		if helm.Summarize(st.Latest).Healthy {
+			// A revision that was healthy lost workloads or readiness: put back what was deleted or edited.
+			if err := r.repairDriftIfDue(ctx, w, st.Latest); err != nil {
+				return false, ctrl.Result{}, err
+			}
+		}
 		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonNotReady, d.Message)
 		if conditionTrue(comp.Status.Conditions, castwarev1.ConditionProgressing) {
 			r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonFailed, d.Message)
@@ -664,16 +672,23 @@ func (r *ComponentReconciler) reconcileDelete(ctx context.Context, comp *castwar
 	return ctrl.Result{}, r.patchFinalizer(ctx, comp, false)
 }
 
+// patchFinalizer adds or removes the finalizer. It patches a copy, so status changes queued on comp
+// (written once at the end of the reconcile) are not replaced by the server's copy.
 func (r *ComponentReconciler) patchFinalizer(ctx context.Context, comp *castwarev1.Component, add bool) error {
-	patch := client.MergeFromWithOptions(comp.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	obj := comp.DeepCopy()
+	patch := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	if add {
-		controllerutil.AddFinalizer(comp, castwarev1.FinalizerCleanupHelm)
+		controllerutil.AddFinalizer(obj, castwarev1.FinalizerCleanupHelm)
 	} else {
-		controllerutil.RemoveFinalizer(comp, castwarev1.FinalizerCleanupHelm)
+		controllerutil.RemoveFinalizer(obj, castwarev1.FinalizerCleanupHelm)
 	}
-	if err := r.Client.Patch(ctx, comp, patch); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.Client.Patch(ctx, obj, patch); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
 		return fmt.Errorf("update finalizer: %w", err)
 	}
+	comp.Finalizers, comp.ResourceVersion = obj.Finalizers, obj.ResourceVersion
 	return nil
 }
 

@@ -28,7 +28,7 @@ func (w *statusWriter) flush(ctx context.Context, obj client.Object, status func
 	if apiequality.Semantic.DeepEqual(status(w.original), status(obj)) {
 		return nil
 	}
-	before := w.original.GetResourceVersion()
+	before := obj.GetResourceVersion()
 	if err := w.c.Status().Patch(ctx, obj, client.MergeFrom(w.original)); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}

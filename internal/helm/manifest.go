@@ -2,6 +2,7 @@ package helm
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/releaseutil"
@@ -13,7 +14,7 @@ import (
 // without a namespace get defaultNS when they are namespaced kinds the engine inspects; others keep "".
 func Objects(manifest, defaultNS string) ([]*unstructured.Unstructured, error) {
 	docs := releaseutil.SplitManifests(manifest)
-	keys := releaseutil.BySplitManifestsOrder(sortedKeys(docs))
+	keys := sortedKeys(docs)
 	var out []*unstructured.Unstructured
 	for _, k := range keys {
 		doc := docs[k]
@@ -39,11 +40,13 @@ func Objects(manifest, defaultNS string) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
+// sortedKeys returns the keys of releaseutil.SplitManifests' result in manifest order.
 func sortedKeys(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
+	sort.Sort(releaseutil.BySplitManifestsOrder(out))
 	return out
 }
 

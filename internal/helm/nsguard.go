@@ -78,7 +78,7 @@ func (e *Engine) guardForUninstall(ctx context.Context, cfg *action.Configuratio
 // keepNamespacesInManifest adds helm.sh/resource-policy=keep to every v1 Namespace document.
 func keepNamespacesInManifest(manifest string) (string, bool, error) {
 	docs := releaseutil.SplitManifests(manifest)
-	keys := releaseutil.BySplitManifestsOrder(sortedKeys(docs))
+	keys := sortedKeys(docs)
 	var b strings.Builder
 	changed := false
 	for _, k := range keys {

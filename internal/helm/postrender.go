@@ -22,7 +22,7 @@ var _ postrender.PostRenderer = labelRenderer{}
 // Run implements postrender.PostRenderer.
 func (r labelRenderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	docs := releaseutil.SplitManifests(in.String())
-	keys := releaseutil.BySplitManifestsOrder(sortedKeys(docs))
+	keys := sortedKeys(docs)
 	out := &bytes.Buffer{}
 	for _, k := range keys {
 		doc := docs[k]

@@ -103,6 +103,12 @@ func newNamespace(t *testing.T) string {
 // startOperator runs an operator for ns until the test ends.
 func startOperator(t *testing.T, ns string, opts ...opt) *operator.Operator {
 	t.Helper()
+	return startOperatorCtx(t, context.Background(), ns, opts...)
+}
+
+// startOperatorCtx runs an operator for ns until ctx ends or the test ends.
+func startOperatorCtx(t *testing.T, parent context.Context, ns string, opts ...opt) *operator.Operator {
+	t.Helper()
 	o := operator.Options{Namespace: ns, Catalog: testCatalog(t), SkipControllerNameValidation: true, ReadyTimeout: time.Minute}
 	for _, f := range opts {
 		f(&o)
@@ -111,7 +117,7 @@ func startOperator(t *testing.T, ns string, opts ...opt) *operator.Operator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(parent)
 	done := make(chan error, 1)
 	go func() { done <- op.Manager.Start(ctx) }()
 	t.Cleanup(func() {
