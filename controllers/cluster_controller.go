@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
@@ -35,7 +37,8 @@ const (
 )
 
 // ClusterHook extends the Cluster reconcile (registration with Cast AI, action polling, migration).
-// Hooks run in order after validation succeeds; an error stops the chain and is retried with backoff.
+// Hooks run in order after validation succeeds. An *UnavailableError stops the chain and makes the Cluster
+// Available=False with its reason and message; any other error stops the chain and is retried with backoff.
 type ClusterHook interface {
 	// Name identifies the hook in logs.
 	Name() string
@@ -53,6 +56,9 @@ type ClusterReconciler struct {
 	Catalog *catalog.Catalog
 	// Hooks run after validation (optional).
 	Hooks []ClusterHook
+	// Wakeups asks for a reconcile of a Cluster from outside the informers (e.g. the action poller saw its
+	// API key rejected). Optional.
+	Wakeups <-chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=castware.cast.ai,resources=clusters,verbs=get;list;watch;update;patch
@@ -93,18 +99,46 @@ func (r *ClusterReconciler) reconcile(ctx context.Context, cl *castwarev1.Cluste
 		return ctrl.Result{}, err
 	}
 	cl.Status.LastSecretVersion = version
-	setCondition(&cl.Status.Conditions, cl.Generation, castwarev1.ConditionAvailable, metav1.ConditionTrue, castwarev1.ReasonClusterReady,
-		fmt.Sprintf("configuration valid; API key read from Secret %s", cl.Spec.APIKeySecret))
+	var result ctrl.Result
 	for _, h := range r.Hooks {
 		res, err := h.Reconcile(ctx, cl, key)
-		if err != nil || !res.IsZero() {
-			if err != nil {
-				err = fmt.Errorf("%s: %w", h.Name(), err)
-			}
-			return res, errors.Join(err, r.summarise(ctx, cl))
+		var unavailable *UnavailableError
+		if errors.As(err, &unavailable) {
+			r.unavailable(cl, unavailable.Reason, unavailable.Message)
+			return ctrl.Result{RequeueAfter: unavailable.RequeueAfter}, nil
 		}
+		if err != nil {
+			return ctrl.Result{}, errors.Join(fmt.Errorf("%s: %w", h.Name(), err), r.summarise(ctx, cl))
+		}
+		result = earliest(result, res)
 	}
-	return ctrl.Result{}, r.summarise(ctx, cl)
+	setCondition(&cl.Status.Conditions, cl.Generation, castwarev1.ConditionAvailable, metav1.ConditionTrue, castwarev1.ReasonClusterReady,
+		availableMessage(cl))
+	if err := r.summarise(ctx, cl); err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, nil
+}
+
+// availableMessage describes an Available Cluster.
+func availableMessage(cl *castwarev1.Cluster) string {
+	if id := cl.ClusterID(); id != "" {
+		return fmt.Sprintf("configuration valid; cluster ID %s; API key read from Secret %s", id, cl.Spec.APIKeySecret)
+	}
+	return fmt.Sprintf("configuration valid; API key read from Secret %s", cl.Spec.APIKeySecret)
+}
+
+// earliest combines two results, keeping the sooner requeue.
+func earliest(a, b ctrl.Result) ctrl.Result {
+	switch {
+	case a.RequeueAfter == 0:
+		return b
+	case b.RequeueAfter == 0:
+		return a
+	case b.RequeueAfter < a.RequeueAfter:
+		return b
+	}
+	return a
 }
 
 func (r *ClusterReconciler) unavailable(cl *castwarev1.Cluster, reason, msg string) {
@@ -219,6 +253,21 @@ func ClusterFactsFor(cl *castwarev1.Cluster) catalog.ClusterFacts {
 	}
 }
 
+// UnavailableError is returned by a ClusterHook when the Cluster cannot be used yet (e.g. its API key was
+// rejected): the Cluster becomes Available=False with Reason and Message, and is looked at again after
+// RequeueAfter (or when it or its Secret changes).
+type UnavailableError struct {
+	// Reason is the condition reason (CamelCase).
+	Reason string
+	// Message says what is wrong and what to do.
+	Message string
+	// RequeueAfter is when to check again (0: only on changes).
+	RequeueAfter time.Duration
+}
+
+// Error implements error.
+func (e *UnavailableError) Error() string { return e.Message }
+
 type missingKeyError struct{ msg string }
 
 func (e *missingKeyError) Error() string { return e.msg }
@@ -243,7 +292,11 @@ func readAPIKey(ctx context.Context, reader client.Reader, cl *castwarev1.Cluste
 
 // SetupWithManager registers the controller: Clusters, their API-key Secrets (metadata only) and their Components.
 func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Wakeups != nil {
+		b = b.WatchesRawSource(source.Channel(r.Wakeups, &handler.EnqueueRequestForObject{}))
+	}
+	return b.
 		Named("cluster").
 		For(&castwarev1.Cluster{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters)).

@@ -84,6 +84,12 @@ type Entry struct {
 	Workloads []Workload `json:"workloads,omitempty"`
 	// DriftIgnore lists fields of rendered objects the component manages itself; drift repair leaves them alone.
 	DriftIgnore []DriftIgnore `json:"driftIgnore,omitempty"`
+	// ReportParams are value paths (dot-separated) whose values are reported to Cast AI as component_params.
+	ReportParams []string `json:"reportParams,omitempty"`
+	// LegacyObjects are objects an installation made without the operator may have left outside what the
+	// chart renders (e.g. the kube-system RBAC of old agent manifests); migration removes one only when the
+	// chart renders a replacement for it.
+	LegacyObjects []LegacyObject `json:"legacyObjects,omitempty"`
 
 	selector labels.Selector
 }
@@ -98,6 +104,75 @@ type Workload struct {
 	MatchLabels map[string]string `json:"matchLabels,omitempty"`
 	// Container is the main container's name (its env and resources are the component's configuration).
 	Container string `json:"container,omitempty"`
+	// ChartEnv are the main container's environment variables the chart renders itself (from Cluster
+	// settings); migration does not copy them into values. API_KEY is never copied.
+	ChartEnv []string `json:"chartEnv,omitempty"`
+	// Values say where migration writes the workload's settings in the chart's values.
+	Values WorkloadValues `json:"values,omitempty"`
+}
+
+// WorkloadValues are the value paths (dot-separated) a migrated workload's settings are written to. An
+// empty path takes the default named in each field's comment; "-" leaves the setting out.
+type WorkloadValues struct {
+	// Replicas of a Deployment or StatefulSet (default replicaCount).
+	Replicas string `json:"replicas,omitempty"`
+	// ImageRepository of the main container (default image.repository).
+	ImageRepository string `json:"imageRepository,omitempty"`
+	// ImageTag of the main container (default image.tag).
+	ImageTag string `json:"imageTag,omitempty"`
+	// Env receives the main container's extra environment variables as a name → value map (default additionalEnv).
+	Env string `json:"env,omitempty"`
+	// Resources of the main container (default resources).
+	Resources string `json:"resources,omitempty"`
+	// NodeSelector of the pods (default nodeSelector).
+	NodeSelector string `json:"nodeSelector,omitempty"`
+	// Tolerations of the pods (default tolerations).
+	Tolerations string `json:"tolerations,omitempty"`
+	// PriorityClassName of the pods (default priorityClassName).
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+	// PriorityClassEnabled is a boolean set to true next to the class name when the chart has one (no default).
+	PriorityClassEnabled string `json:"priorityClassEnabled,omitempty"`
+}
+
+// Resolved returns the paths with defaults filled in and "-" turned into "" (left out).
+func (v WorkloadValues) Resolved() WorkloadValues {
+	pick := func(p, def string) string {
+		switch p {
+		case "":
+			return def
+		case "-":
+			return ""
+		}
+		return p
+	}
+	return WorkloadValues{
+		Replicas:             pick(v.Replicas, "replicaCount"),
+		ImageRepository:      pick(v.ImageRepository, "image.repository"),
+		ImageTag:             pick(v.ImageTag, "image.tag"),
+		Env:                  pick(v.Env, "additionalEnv"),
+		Resources:            pick(v.Resources, "resources"),
+		NodeSelector:         pick(v.NodeSelector, "nodeSelector"),
+		Tolerations:          pick(v.Tolerations, "tolerations"),
+		PriorityClassName:    pick(v.PriorityClassName, "priorityClassName"),
+		PriorityClassEnabled: pick(v.PriorityClassEnabled, ""),
+	}
+}
+
+func (v WorkloadValues) paths() []string {
+	r := v.Resolved()
+	return []string{r.Replicas, r.ImageRepository, r.ImageTag, r.Env, r.Resources, r.NodeSelector, r.Tolerations, r.PriorityClassName, r.PriorityClassEnabled}
+}
+
+// LegacyObject names an object an installation made without the operator may have created outside the
+// chart's objects. Namespace and Name are templates over ClusterFacts, like clusterValues.
+type LegacyObject struct {
+	// APIVersion and Kind of the object, e.g. rbac.authorization.k8s.io/v1 Role.
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// Namespace of the object; empty for cluster-scoped kinds.
+	Namespace string `json:"namespace,omitempty"`
+	// Name of the object.
+	Name string `json:"name"`
 }
 
 // DriftIgnore names fields of one rendered object that drift repair must not reset.
@@ -207,6 +282,27 @@ func (e *Entry) validate() error {
 		}
 		if len(w.Names) == 0 && len(w.MatchLabels) == 0 {
 			return fmt.Errorf("workloads: a %s entry needs names or matchLabels", w.Kind)
+		}
+		for _, p := range w.Values.paths() {
+			if p == "" {
+				continue
+			}
+			if _, err := values.SplitPath(p); err != nil {
+				return fmt.Errorf("workloads: values: %w", err)
+			}
+		}
+	}
+	for _, o := range e.LegacyObjects {
+		if o.APIVersion == "" || o.Kind == "" || o.Name == "" {
+			return fmt.Errorf("legacyObjects: apiVersion, kind and name are required")
+		}
+		if _, err := o.For(ClusterFacts{}); err != nil {
+			return fmt.Errorf("legacyObjects: %w", err)
+		}
+	}
+	for _, p := range e.ReportParams {
+		if _, err := values.SplitPath(p); err != nil {
+			return fmt.Errorf("reportParams: %w", err)
 		}
 	}
 	for _, d := range e.DriftIgnore {

@@ -256,3 +256,32 @@ func (e *Entry) Compose(f ClusterFacts, user map[string]any, lookup func(string)
 	merged := values.Merge(e.Values, derived, user, overrides)
 	return values.Normalize(merged)
 }
+
+// For renders the object's namespace and name for one Cluster.
+func (o LegacyObject) For(f ClusterFacts) (LegacyObject, error) {
+	out := o
+	for _, field := range []*string{&out.Namespace, &out.Name} {
+		r, err := renderLeaf(*field, f)
+		if err != nil {
+			return o, fmt.Errorf("%s %s: %w", o.Kind, o.Name, err)
+		}
+		s, _ := r.(string)
+		*field = s
+	}
+	return out, nil
+}
+
+// LegacyObjectsFor renders the entry's legacy objects for one Cluster; objects whose name renders empty are left out.
+func (e *Entry) LegacyObjectsFor(f ClusterFacts) ([]LegacyObject, error) {
+	var out []LegacyObject
+	for _, o := range e.LegacyObjects {
+		r, err := o.For(f)
+		if err != nil {
+			return nil, err
+		}
+		if r.Name != "" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

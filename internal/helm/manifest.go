@@ -57,3 +57,42 @@ func namespacedWorkload(kind string) bool {
 	}
 	return false
 }
+
+// Images returns the container images of the workloads in a manifest: container name → image reference.
+// When two workloads have a container of the same name with different images, the second is keyed
+// "<workload>/<container>".
+func Images(manifest string) map[string]string {
+	objs, err := Objects(manifest, "")
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, o := range objs {
+		var path []string
+		switch o.GetKind() {
+		case "Deployment", "DaemonSet", "StatefulSet", "Job", "ReplicaSet":
+			path = []string{"spec", "template", "spec", "containers"}
+		case "Pod":
+			path = []string{"spec", "containers"}
+		default:
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Object, path...)
+		for _, c := range containers {
+			m, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			name, _ := m["name"].(string)
+			image, _ := m["image"].(string)
+			if name == "" || image == "" {
+				continue
+			}
+			if prev, ok := out[name]; ok && prev != image {
+				name = o.GetName() + "/" + name
+			}
+			out[name] = image
+		}
+	}
+	return out
+}

@@ -11,7 +11,10 @@ import (
 func errf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 // reconciles returns how many Component reconciles have finished in this process.
-func reconciles(t *testing.T) float64 {
+func reconciles(t *testing.T) float64 { return controllerReconciles(t, "component") }
+
+// controllerReconciles returns how many reconciles of the named controller have finished in this process.
+func controllerReconciles(t *testing.T, controller string) float64 {
 	t.Helper()
 	mfs, err := metrics.Registry.Gather()
 	if err != nil {
@@ -24,7 +27,7 @@ func reconciles(t *testing.T) float64 {
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == "component" {
+				if l.GetName() == "controller" && l.GetValue() == controller {
 					total += m.GetCounter().GetValue()
 				}
 			}
@@ -34,12 +37,15 @@ func reconciles(t *testing.T) float64 {
 }
 
 // afterReconcile runs fn and waits until at least one more Component reconcile has finished.
-func afterReconcile(t *testing.T, fn func()) {
+func afterReconcile(t *testing.T, fn func()) { afterControllerReconcile(t, "component", fn) }
+
+// afterControllerReconcile runs fn and waits until at least one more reconcile of controller has finished.
+func afterControllerReconcile(t *testing.T, controller string, fn func()) {
 	t.Helper()
-	before := reconciles(t)
+	before := controllerReconciles(t, controller)
 	fn()
 	eventually(t, 30*time.Second, "a reconcile after the change", func() error {
-		if reconciles(t) > before {
+		if controllerReconciles(t, controller) > before {
 			return nil
 		}
 		return errf("no reconcile yet")

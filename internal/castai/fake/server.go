@@ -312,6 +312,14 @@ func (s *Server) SetComponent(info castai.ComponentInfo) {
 	s.components[info.Name] = info
 }
 
+// Component returns a catalog entry.
+func (s *Server) Component(name string) (castai.ComponentInfo, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info, ok := s.components[name]
+	return info, ok
+}
+
 // RemoveComponent deletes a catalog entry (getByName then answers 404).
 func (s *Server) RemoveComponent(name string) {
 	s.mu.Lock()
