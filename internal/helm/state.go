@@ -154,6 +154,22 @@ type Want struct {
 	RollbackRequested bool
 	// Failed is a previous attempt that failed and was undone (nil when none).
 	Failed *Attempt
+	// Adopted is a revision made outside the operator and taken over as it was (nil when none).
+	Adopted *Adopted
+}
+
+// Adopted says that a revision the operator took over without changing it stands for the wanted values
+// whose hash is ValuesHash, although its own stored values differ: adopting it must not upgrade it.
+type Adopted struct {
+	// Revision is the adopted revision.
+	Revision int
+	// ValuesHash is the hash of the wanted values at adoption.
+	ValuesHash string
+}
+
+// covers reports whether the adoption makes revision rev match the wanted values hash.
+func (a *Adopted) covers(rev int, wantHash string) bool {
+	return a != nil && a.Revision == rev && a.ValuesHash == wantHash
 }
 
 // Attempt identifies an install or upgrade attempt.
@@ -253,7 +269,8 @@ func Decide(want Want, obs Observed, p Policy) Decision {
 	}
 
 	// Deployed (or superseded as newest, which Helm never leaves; treat as deployed).
-	matches := latest.Chart == want.Chart && latest.Version == want.Version && latest.ValuesHash == want.ValuesHash
+	sameValues := latest.ValuesHash == want.ValuesHash || want.Adopted.covers(latest.Number, want.ValuesHash)
+	matches := latest.Chart == want.Chart && latest.Version == want.Version && sameValues
 	if !matches {
 		if f := want.Failed; f != nil && f.Version == want.Version && f.ValuesHash == want.ValuesHash {
 			return Decision{Step: StepBlocked, Message: fmt.Sprintf("%s %s with these values failed before and was undone; change spec.version or spec.values to try again (running revision %d, %s)", want.Chart, want.Version, latest.Number, latest.Version)}

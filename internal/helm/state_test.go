@@ -99,6 +99,16 @@ func TestDecide(t *testing.T) {
 		{"pending blocks uninstall", Want{Enabled: false}, []*release.Release{rel(2, release.StatusPendingRollback, "1.0.0", deployedAt(time.Second))}, ready, false, StepWaitPending, 0, false, "pending-rollback"},
 		{"rollback requested", Want{Enabled: true, Chart: "castai-agent", Version: "2.0.0", ValuesHash: wantValuesHash, RollbackRequested: true},
 			[]*release.Release{rel(2, release.StatusDeployed, "2.0.0", healthy), rel(1, release.StatusSuperseded, "1.0.0", healthy)}, ready, false, StepRollback, 1, false, "rollback requested"},
+		{"adopted CLI revision stands for the wanted values: no upgrade, mark healthy", adoptedWant("1.0.0", 1, wantValuesHash),
+			[]*release.Release{rel(1, release.StatusDeployed, "1.0.0", withValues(map[string]any{"legacy": "values"}))}, ready, false, StepMarkHealthy, 0, false, "deployed and ready"},
+		{"adopted revision, healthy: nothing", adoptedWant("1.0.0", 1, wantValuesHash),
+			[]*release.Release{rel(1, release.StatusDeployed, "1.0.0", healthy, withValues(map[string]any{"legacy": "values"}))}, ready, false, StepNone, 0, false, "deployed and ready"},
+		{"adopted revision, values changed since: upgrade", adoptedWant("1.0.0", 1, "other-hash"),
+			[]*release.Release{rel(1, release.StatusDeployed, "1.0.0", healthy, withValues(map[string]any{"legacy": "values"}))}, ready, false, StepUpgrade, 0, false, "configuration change"},
+		{"adopted revision, version changed: upgrade", adoptedWant("2.0.0", 1, wantValuesHash),
+			[]*release.Release{rel(1, release.StatusDeployed, "1.0.0", withValues(map[string]any{"legacy": "values"}))}, ready, false, StepUpgrade, 0, false, "1.0.0 -> 2.0.0"},
+		{"adoption of an older revision does not cover a newer one", adoptedWant("1.0.0", 1, wantValuesHash),
+			[]*release.Release{rel(2, release.StatusDeployed, "1.0.0", withValues(map[string]any{"edited": "by helm"})), rel(1, release.StatusSuperseded, "1.0.0")}, ready, false, StepUpgrade, 0, false, "configuration change"},
 		{"rollback requested, nothing earlier", Want{Enabled: true, RollbackRequested: true}, []*release.Release{rel(1, release.StatusDeployed, "1.0.0", healthy)}, ready, false, StepNone, 0, false, "nothing to roll back"},
 	}
 	for _, tt := range tests {
@@ -118,6 +128,11 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+// adoptedWant wants version with the standard values, and says revision rev was adopted for values hash h.
+func adoptedWant(version string, rev int, h string) Want {
+	return Want{Enabled: true, Chart: "castai-agent", Version: version, ValuesHash: wantValuesHash, Adopted: &Adopted{Revision: rev, ValuesHash: h}}
 }
 
 func TestWaitPendingRequeuesAtTimeout(t *testing.T) {

@@ -1,0 +1,574 @@
+package controllers
+
+// Adoption of installations the operator did not make (Component spec.migration helm or yaml). The
+// reconciler calls three functions from here, each marked "migration" in component_controller.go:
+//
+//   - adopt, before the release state machine: a Helm release made with the helm CLI becomes the
+//     Component's release as it is (status.adoption records which revision stands for the spec, so the
+//     state machine does not upgrade it until the spec changes); a YAML install is taken over by a Helm
+//     install with take-ownership after a server-side dry run of every request that install sends. A
+//     takeover that cannot proceed leaves the workload untouched and makes the Component readonly with a
+//     Degraded=True/MigrationFailed condition saying what failed and how to retry.
+//   - afterAdoption, after the state machine: once the adopted component is ready, the Secret its workload
+//     read the API key from before is reported as unused (never deleted), and objects of the old install
+//     that the chart replaces are removed (those it does not replace are kept and listed).
+//   - reconcileReadonlyYAML: a readonly Component over a YAML install mirrors the workload's version.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"helm.sh/helm/v3/pkg/release"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/catalog"
+	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/migration"
+)
+
+// Migration reads (and a takeover patches) what runs in the operator's namespace, lists the Phase 2 bindings,
+// and may remove the agent's old kube-system RBAC when the chart replaces it.
+// +kubebuilder:rbac:groups=apps,namespace=castai-agent,resources=deployments;daemonsets;statefulsets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",namespace=castai-agent,resources=configmaps;pods,verbs=get;list
+// +kubebuilder:rbac:groups="",namespace=castai-agent,resources=pods/log,verbs=get
+// +kubebuilder:rbac:groups="",namespace=castai-agent,resources=secrets,verbs=get;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=castai-agent,resources=rolebindings,verbs=list
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=list
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=kube-system,resources=roles;rolebindings,resourceNames=castai-agent,verbs=get;delete
+
+// adoptionPoll is how soon a Component waiting on a release someone else is changing is looked at again.
+const adoptionPoll = 10 * time.Second
+
+// adoptedRevision is the state machine's view of status.adoption.
+func adoptedRevision(comp *castwarev1.Component) *helm.Adopted {
+	a := comp.Status.Adoption
+	if a == nil || a.Revision == 0 || a.ValuesHash == "" {
+		return nil
+	}
+	return &helm.Adopted{Revision: a.Revision, ValuesHash: a.ValuesHash}
+}
+
+func migrating(comp *castwarev1.Component) bool {
+	return comp.Spec.Migration == castwarev1.MigrationYAML || comp.Spec.Migration == castwarev1.MigrationHelm
+}
+
+func (r *ComponentReconciler) detector() migration.Detector {
+	return migration.Detector{Reader: r.APIReader, Releases: migration.EngineReleases{Engine: r.Engine}}
+}
+
+// adopt takes over an installation the operator did not make. done is true when the reconcile ends here.
+func (r *ComponentReconciler) adopt(ctx context.Context, w *work) (done bool, res ctrl.Result, err error) {
+	comp := w.comp
+	if !migrating(comp) {
+		return false, ctrl.Result{}, nil
+	}
+	st, err := r.Engine.Observe(ctx, comp, w.release)
+	if err != nil {
+		return true, ctrl.Result{}, err
+	}
+	latest := st.Latest
+	switch {
+	case latest == nil:
+		return r.takeOver(ctx, w)
+	case migration.MadeByOperator(latest):
+		if anyGood(st) || latest.Info == nil || latest.Info.Status == release.StatusDeployed {
+			return false, ctrl.Result{}, nil // taken over already: the state machine carries on
+		}
+		return r.resumeTakeover(ctx, w, st)
+	case comp.Status.Adoption != nil && comp.Status.Adoption.Revision > 0:
+		// Adopted before: a later revision made with the helm CLI is drift the state machine repairs.
+		return false, ctrl.Result{}, nil
+	default:
+		return r.adoptRelease(ctx, w, st)
+	}
+}
+
+// anyGood reports whether some revision of the release was good (healthy, or deployed outside the operator).
+func anyGood(st *helm.State) bool {
+	if st.LastGood != nil {
+		return true
+	}
+	return st.Latest != nil && helm.Summarize(st.Latest).Healthy
+}
+
+// adoptRelease makes a release installed with the helm CLI the Component's release, unchanged.
+func (r *ComponentReconciler) adoptRelease(ctx context.Context, w *work, st *helm.State) (bool, ctrl.Result, error) {
+	comp := w.comp
+	latest := helm.Summarize(st.Latest)
+	switch {
+	case latest.Status.IsPending():
+		if age := r.now().Sub(latest.Deployed); age < r.Engine.PendingTimeout() {
+			msg := fmt.Sprintf("waiting to adopt release %s: revision %d is %s (another client is changing it)", w.release, latest.Number, latest.Status)
+			r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, msg)
+			return true, ctrl.Result{RequeueAfter: adoptionPoll}, nil
+		}
+		return r.failAdoption(ctx, w, fmt.Sprintf("release %s revision %d has been %s for %s", w.release, latest.Number, latest.Status, r.now().Sub(latest.Deployed).Round(time.Second)),
+			fmt.Sprintf("finish or roll back that operation with helm (helm rollback %s -n %s)", w.release, comp.Namespace), false)
+	case latest.Status != release.StatusDeployed && latest.Status != release.StatusSuperseded:
+		why := fmt.Sprintf("release %s revision %d is %s", w.release, latest.Number, latest.Status)
+		if latest.Description != "" {
+			why += " (" + latest.Description + ")"
+		}
+		return r.failAdoption(ctx, w, why, fmt.Sprintf("repair it with helm first (e.g. helm rollback %s -n %s)", w.release, comp.Namespace), false)
+	}
+	a := &castwarev1.Adoption{Source: castwarev1.MigrationHelm, Revision: latest.Number, ValuesHash: w.hash, Time: metav1.NewTime(r.now())}
+	d := r.detector()
+	if wl, spec, err := d.FindWorkload(ctx, comp.Namespace, w.entry, comp.Name); err == nil && wl != nil {
+		a.Workload, a.WorkloadUID = wl.Ref(), wl.UID
+		if key := previousKeySecret(ctx, r.APIReader, wl, spec, w.cluster); key != "" {
+			a.PreviousAPIKeySecret = key
+		}
+	}
+	if a.PreviousAPIKeySecret != "" && migration.ManifestRendersSecret(st.Latest.Manifest, a.PreviousAPIKeySecret) {
+		// The old release renders the key Secret itself: keep it when a later upgrade stops rendering it.
+		if err := r.keepSecret(ctx, comp.Namespace, a.PreviousAPIKeySecret); err != nil {
+			return true, ctrl.Result{}, err
+		}
+	}
+	a.Message = fmt.Sprintf("adopted Helm release %s revision %d (%s %s) as it is: it is upgraded only when spec.version, spec.values or the Cluster change", w.release, latest.Number, latest.Chart, latest.Version)
+	if a.PreviousAPIKeySecret != "" {
+		a.Message += fmt.Sprintf("; its workload reads the API key from Secret %s until then, and from Secret %s afterwards", a.PreviousAPIKeySecret, w.cluster.Spec.APIKeySecret)
+	}
+	comp.Status.Adoption = a
+	r.adopted(comp, a.Message)
+	log.FromContext(ctx).Info("adopted a Helm release", "release", w.release, "revision", latest.Number, "version", latest.Version)
+	return false, ctrl.Result{}, nil
+}
+
+// takeOver installs the Component's release over a YAML installation with Helm's take-ownership, after
+// checking every request that install sends with a server-side dry run.
+func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl.Result, error) {
+	comp := w.comp
+	logger := log.FromContext(ctx)
+	d := r.detector()
+	wl, spec, err := d.FindWorkload(ctx, comp.Namespace, w.entry, comp.Name)
+	if err != nil {
+		return true, ctrl.Result{}, err
+	}
+	loaded, err := r.Charts.Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: comp.Spec.Version})
+	if errors.Is(err, charts.ErrVersionNotFound) || errors.Is(err, charts.ErrChartNotFound) {
+		return r.failAdoption(ctx, w, fmt.Sprintf("the chart to take over the running installation with is not in the repository: %v", err),
+			"set spec.version to a version the repository has", false)
+	}
+	if err != nil {
+		msg := "cannot take over the running installation yet: " + err.Error()
+		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonChartUnavailable, msg)
+		r.event(comp, corev1.EventTypeWarning, castwarev1.ReasonChartUnavailable, "FetchChart", msg)
+		return true, ctrl.Result{}, fmt.Errorf("load chart: %w", err)
+	}
+	req := helm.Request{Owner: comp, ReleaseName: w.release, Chart: loaded.Chart, Values: w.values, TakeOwnership: true,
+		Description: fmt.Sprintf("castware-operator: took over %s %s (generation %d)", w.chart, comp.Spec.Version, comp.Generation)}
+	what := "the existing objects"
+	if wl != nil {
+		what = wl.Ref()
+	}
+	dry := req
+	dry.DryRun = true
+	rendered, err := r.Engine.Install(ctx, dry)
+	if err != nil {
+		if transient(err) {
+			return true, ctrl.Result{}, err
+		}
+		return r.failAdoption(ctx, w, fmt.Sprintf("the dry run of taking over %s with %s %s failed: %v", what, w.chart, comp.Spec.Version, err),
+			"correct spec.values or spec.version", false)
+	}
+	conflicts, err := migration.Takeover{Reader: r.APIReader, Writer: r.Client}.Check(ctx, rendered.Manifest, w.release, comp.Namespace)
+	if err != nil {
+		return true, ctrl.Result{}, err
+	}
+	if len(conflicts) > 0 {
+		return r.failAdoption(ctx, w, fmt.Sprintf("taking over %s with %s %s would fail (server-side dry run): %s", what, w.chart, comp.Spec.Version, migration.Conflicts(conflicts)),
+			"remove or rename the conflicting objects, or correct spec.values", false)
+	}
+
+	a := &castwarev1.Adoption{Source: castwarev1.MigrationYAML, ValuesHash: w.hash, Time: metav1.NewTime(r.now())}
+	if comp.Spec.Migration == castwarev1.MigrationHelm {
+		a.Source = castwarev1.MigrationHelm // the release is gone: its objects are taken over like a YAML install
+	}
+	var resume func()
+	if wl != nil {
+		a.Workload, a.WorkloadUID = wl.Ref(), wl.UID
+		a.PreviousAPIKeySecret = previousKeySecret(ctx, r.APIReader, wl, spec, w.cluster)
+		if resume, err = r.dropLegacyKeyEnv(ctx, wl, spec, rendered.Manifest); err != nil {
+			return true, ctrl.Result{}, err
+		}
+	}
+	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, fmt.Sprintf("taking over %s as release %s (%s %s)", what, w.release, w.chart, comp.Spec.Version))
+	rel, err := r.Engine.Install(ctx, req)
+	if resume != nil {
+		resume()
+	}
+	if err != nil {
+		if after, oerr := r.Engine.Observe(ctx, comp, w.release); oerr == nil && after.Latest != nil {
+			return true, ctrl.Result{RequeueAfter: time.Second}, nil // a failed revision was recorded: resumeTakeover reports it
+		}
+		if transient(err) {
+			return true, ctrl.Result{}, err
+		}
+		return r.failAdoption(ctx, w, fmt.Sprintf("taking over %s failed: %v", what, err), "correct the cause", true)
+	}
+	a.Revision = rel.Version
+	a.Message = fmt.Sprintf("took over %s installed from YAML as release %s revision %d (%s %s)", what, w.release, rel.Version, w.chart, comp.Spec.Version)
+	if a.PreviousAPIKeySecret != "" {
+		a.Message += fmt.Sprintf("; the API key is now read from Secret %s instead of %s", w.cluster.Spec.APIKeySecret, a.PreviousAPIKeySecret)
+	}
+	comp.Status.Adoption = a
+	r.adopted(comp, a.Message)
+	logger.Info("took over an installation made from YAML", "workload", what, "release", w.release, "revision", rel.Version)
+	return false, ctrl.Result{}, nil
+}
+
+// resumeTakeover handles a takeover install of this operator that did not deploy: one still running, one
+// interrupted, or one that failed after its dry run passed.
+func (r *ComponentReconciler) resumeTakeover(ctx context.Context, w *work, st *helm.State) (bool, ctrl.Result, error) {
+	comp := w.comp
+	latest := st.Latest
+	s := helm.Summarize(latest)
+	if s.Status.IsPending() {
+		if r.Engine.InFlight(comp, w.release) {
+			return true, ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		}
+		// Not running in this process: it was interrupted (a crash, or a cancelled reconcile).
+		if err := r.Engine.Unlock(ctx, comp, latest); err != nil {
+			return true, ctrl.Result{}, err
+		}
+		s.Description = fmt.Sprintf("interrupted while %s", s.Status)
+	}
+	// Forget the records of the failed takeover (the objects stay): a retry installs again.
+	cfg, err := r.Engine.Config(ctx, comp)
+	if err != nil {
+		return true, ctrl.Result{}, err
+	}
+	for _, h := range st.History {
+		if _, err := cfg.Releases.Delete(h.Name, h.Version); err != nil {
+			return true, ctrl.Result{}, fmt.Errorf("forget failed takeover revision %d of %s: %w", h.Version, h.Name, err)
+		}
+	}
+	return r.failAdoption(ctx, w, fmt.Sprintf("the takeover install of release %s failed after its dry run passed: %s", w.release, s.Description),
+		"check the workload and correct the cause", true)
+}
+
+// failAdoption leaves everything running as it is, makes the Component readonly and says why and how to retry.
+// touched says the failure came from a real install, which may have changed objects before it failed.
+func (r *ComponentReconciler) failAdoption(ctx context.Context, w *work, why, fix string, touched bool) (bool, ctrl.Result, error) {
+	comp := w.comp
+	state := "The running workload was not changed"
+	if touched {
+		state = "The install may have updated some of the existing objects before it failed"
+	}
+	msg := fmt.Sprintf("%s. %s and the Component is now readonly. To retry: %s, then set spec.readonly to false.", why, state, fix)
+	obj := comp.DeepCopy()
+	patch := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	obj.Spec.Readonly = true
+	if err := r.Client.Patch(ctx, obj, patch); err != nil {
+		return true, ctrl.Result{}, fmt.Errorf("make Component readonly after a failed takeover: %w", err)
+	}
+	comp.Spec.Readonly, comp.ResourceVersion, comp.Generation = true, obj.ResourceVersion, obj.Generation
+	setCondition(&comp.Status.Conditions, comp.Generation, castwarev1.ConditionDegraded, metav1.ConditionTrue, castwarev1.ReasonMigrationFailed, msg)
+	r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonMigrationFailed, msg)
+	if !conditionTrue(comp.Status.Conditions, castwarev1.ConditionAvailable) {
+		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonMigrationFailed, msg)
+	}
+	r.event(comp, corev1.EventTypeWarning, castwarev1.ReasonMigrationFailed, "Adopt", msg)
+	log.FromContext(ctx).Info("takeover failed; the Component is readonly", "reason", why)
+	return true, ctrl.Result{}, nil
+}
+
+// adopted reports a successful adoption and clears an earlier MigrationFailed.
+func (r *ComponentReconciler) adopted(comp *castwarev1.Component, msg string) {
+	if c := meta.FindStatusCondition(comp.Status.Conditions, castwarev1.ConditionDegraded); c != nil && c.Reason == castwarev1.ReasonMigrationFailed {
+		setCondition(&comp.Status.Conditions, comp.Generation, castwarev1.ConditionDegraded, metav1.ConditionFalse, castwarev1.ReasonAdopted, msg)
+	}
+	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, msg)
+	r.event(comp, corev1.EventTypeNormal, castwarev1.ReasonAdopted, "Adopt", msg)
+}
+
+// previousKeySecret returns the Secret the workload reads API_KEY from, when it is not the Cluster's.
+func previousKeySecret(ctx context.Context, reader client.Reader, wl *migration.Workload, spec catalog.Workload, cl *castwarev1.Cluster) string {
+	for _, name := range migration.Extract(wl, spec).KeySecretCandidates {
+		if cl != nil && name == cl.Spec.APIKeySecret {
+			return ""
+		}
+		sec := &corev1.Secret{}
+		if err := reader.Get(ctx, client.ObjectKey{Namespace: wl.Namespace, Name: name}, sec); err == nil && len(sec.Data[migration.APIKeyEnv]) > 0 {
+			return name
+		}
+	}
+	return ""
+}
+
+// keepSecret annotates a Secret so Helm leaves it in place when a release stops rendering it.
+func (r *ComponentReconciler) keepSecret(ctx context.Context, namespace, name string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{"helm.sh/resource-policy": "keep"}}})
+	sec := &corev1.Secret{}
+	sec.Namespace, sec.Name = namespace, name
+	if err := r.Client.Patch(ctx, sec, client.RawPatch(types.MergePatchType, patch)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("keep Secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// dropLegacyKeyEnv removes an API_KEY env entry (literal or from a Secret) the chart does not render from the
+// workload's main container: it would win over the Cluster's Secret the chart wires in, and a take-ownership
+// patch removes nothing. A Deployment is paused meanwhile, so the removal and the takeover roll out once;
+// resume (nil when nothing was changed) unpauses it.
+func (r *ComponentReconciler) dropLegacyKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, manifest string) (func(), error) {
+	c := wl.MainContainer(spec.Container)
+	i := migration.LegacyKeyEnv(c)
+	if i < 0 {
+		return nil, nil
+	}
+	if renders, err := migration.ManifestSetsEnv(manifest, migration.APIKeyEnv); err != nil || renders {
+		return nil, err
+	}
+	ci := 0
+	for j := range wl.Template.Spec.Containers {
+		if wl.Template.Spec.Containers[j].Name == c.Name {
+			ci = j
+		}
+	}
+	obj := newTyped(wl.Kind)
+	obj.SetNamespace(wl.Namespace)
+	obj.SetName(wl.Name)
+	ops := []map[string]any{
+		{"op": "test", "path": fmt.Sprintf("/spec/template/spec/containers/%d/env/%d/name", ci, i), "value": migration.APIKeyEnv},
+		{"op": "remove", "path": fmt.Sprintf("/spec/template/spec/containers/%d/env/%d", ci, i)},
+	}
+	paused := wl.Kind == "Deployment"
+	if paused {
+		ops = append(ops, map[string]any{"op": "add", "path": "/spec/paused", "value": true})
+	}
+	raw, _ := json.Marshal(ops)
+	if err := r.Client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
+		return nil, fmt.Errorf("remove the legacy API_KEY variable from %s: %w", wl.Ref(), err)
+	}
+	if !paused {
+		return nil, nil
+	}
+	return func() {
+		unpause, _ := json.Marshal(map[string]any{"spec": map[string]any{"paused": false}})
+		d := &appsv1.Deployment{}
+		d.Namespace, d.Name = wl.Namespace, wl.Name
+		if err := r.Client.Patch(ctx, d, client.RawPatch(types.MergePatchType, unpause)); err != nil {
+			log.FromContext(ctx).Error(err, "resume Deployment after the takeover", "deployment", wl.Name)
+		}
+	}, nil
+}
+
+func newTyped(kind string) client.Object {
+	switch kind {
+	case "DaemonSet":
+		return &appsv1.DaemonSet{}
+	case "StatefulSet":
+		return &appsv1.StatefulSet{}
+	}
+	return &appsv1.Deployment{}
+}
+
+// afterAdoption finishes an adoption once the component is ready: the previous API-key Secret is reported
+// unused as soon as no ready workload reads it, and old objects the chart replaces are removed.
+func (r *ComponentReconciler) afterAdoption(ctx context.Context, w *work, res ctrl.Result, err error) (ctrl.Result, error) {
+	comp := w.comp
+	a := comp.Status.Adoption
+	if err != nil || a == nil || a.Completed || !conditionTrue(comp.Status.Conditions, castwarev1.ConditionAvailable) ||
+		conditionTrue(comp.Status.Conditions, castwarev1.ConditionProgressing) {
+		return res, err
+	}
+	st, oerr := r.Engine.Observe(ctx, comp, w.release)
+	if oerr != nil || st.Latest == nil {
+		return res, oerr
+	}
+	keyDone, ferr := r.checkPreviousKey(ctx, w, st.Latest)
+	if ferr != nil {
+		return res, ferr
+	}
+	if err := r.cleanLeftovers(ctx, w, st.Latest); err != nil {
+		return res, err
+	}
+	a.Completed = keyDone
+	return res, nil
+}
+
+// checkPreviousKey reports the previous key Secret unused once neither the release nor the live workload reads it.
+func (r *ComponentReconciler) checkPreviousKey(ctx context.Context, w *work, rel *release.Release) (bool, error) {
+	a := w.comp.Status.Adoption
+	if a.PreviousAPIKeySecret == "" || a.PreviousAPIKeySecretUnused {
+		return true, nil
+	}
+	used, err := migration.ManifestReadsSecret(rel.Manifest, a.PreviousAPIKeySecret)
+	if err != nil {
+		return false, err
+	}
+	if !used && a.Workload != "" {
+		kind, name, _ := strings.Cut(a.Workload, "/")
+		live, err := liveTemplate(ctx, r.APIReader, kind, w.comp.Namespace, name)
+		if err != nil {
+			return false, err
+		}
+		used = live != nil && migration.PodSpecReadsSecret(live.Spec, a.PreviousAPIKeySecret)
+	}
+	if used {
+		return false, nil
+	}
+	a.PreviousAPIKeySecretUnused = true
+	msg := fmt.Sprintf("Secret %s (the API key %s read before the takeover) is no longer used: %s reads its key from Secret %s. It was left in place; delete it when nothing else needs it",
+		a.PreviousAPIKeySecret, w.comp.Spec.Component, w.comp.Spec.Component, w.cluster.Spec.APIKeySecret)
+	a.Message = strings.TrimSuffix(a.Message, ".") + "; " + msg
+	r.event(w.comp, corev1.EventTypeNormal, "APIKeySecretUnused", "Adopt", msg)
+	log.FromContext(ctx).Info("previous API-key Secret no longer used", "secret", a.PreviousAPIKeySecret)
+	return true, nil
+}
+
+// cleanLeftovers removes legacy objects the chart replaces and lists the others. It runs until the adoption
+// is complete and reports each change once.
+func (r *ComponentReconciler) cleanLeftovers(ctx context.Context, w *work, rel *release.Release) error {
+	a := w.comp.Status.Adoption
+	if len(w.entry.LegacyObjects) == 0 {
+		return nil
+	}
+	facts := ClusterFactsFor(w.cluster)
+	facts.Namespace = w.comp.Namespace
+	objs, err := w.entry.LegacyObjectsFor(facts)
+	if err != nil {
+		return err
+	}
+	live, err := migration.LiveLegacyObjects(ctx, r.APIReader, objs)
+	if err != nil {
+		return err
+	}
+	rendered, err := migration.RenderedRefs(r.Client, rel.Manifest, w.comp.Namespace)
+	if err != nil {
+		return err
+	}
+	remove, keep := migration.PlanLeftovers(live, rendered, w.release, w.comp.Namespace)
+	var removed []string
+	for _, o := range remove {
+		if err := o.Delete(ctx, r.Client); err != nil {
+			return err
+		}
+		removed = append(removed, o.String())
+	}
+	if len(removed) > 0 {
+		a.Removed = append(a.Removed, removed...)
+		r.event(w.comp, corev1.EventTypeNormal, "LegacyObjectsRemoved", "Adopt", "removed objects of the old installation the chart replaces: "+strings.Join(removed, ", "))
+	}
+	var kept []string
+	for _, o := range keep {
+		kept = append(kept, o.String())
+	}
+	if strings.Join(kept, ",") != strings.Join(a.Leftovers, ",") {
+		a.Leftovers = kept
+		if len(kept) > 0 {
+			r.event(w.comp, corev1.EventTypeNormal, "LegacyObjectsKept", "Adopt", "kept objects of the old installation the chart does not replace: "+strings.Join(kept, ", "))
+		}
+	}
+	return nil
+}
+
+// liveTemplate reads a workload's pod template (nil when the workload is gone).
+func liveTemplate(ctx context.Context, reader client.Reader, kind, namespace, name string) (*corev1.PodTemplateSpec, error) {
+	wl, err := migration.GetWorkload(ctx, reader, kind, namespace, name)
+	if err != nil || wl == nil {
+		return nil, err
+	}
+	return &wl.Template, nil
+}
+
+// reconcileReadonlyYAML mirrors a YAML-installed workload's version on a readonly Component; a Component
+// whose release exists (taken over before it was made readonly) mirrors the release instead.
+func (r *ComponentReconciler) reconcileReadonlyYAML(ctx context.Context, w *work) (ctrl.Result, error) {
+	comp := w.comp
+	st, err := r.Engine.Observe(ctx, comp, w.release)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if st.Latest != nil {
+		return r.reconcileReadonly(ctx, w)
+	}
+	if controllerutil.ContainsFinalizer(comp, castwarev1.FinalizerCleanupHelm) {
+		if err := r.patchFinalizer(ctx, comp, false); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	comp.Status.ObservedGeneration = comp.Generation
+	wl, spec, err := r.detector().FindWorkload(ctx, comp.Namespace, w.entry, comp.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if wl == nil {
+		msg := "readonly: no workload of the YAML installation found"
+		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, msg)
+		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, msg)
+		return ctrl.Result{RequeueAfter: w.entry.Period()}, nil
+	}
+	chart := w.entry.Chart
+	if l := comp.Labels[castwarev1.LabelHelmChart]; l != "" {
+		chart = l
+	}
+	comp.Status.CurrentVersion = migration.Extract(wl, spec, chart, w.entry.Chart).Version
+	comp.Status.Revision, comp.Status.Chart = 0, ""
+	r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly,
+		fmt.Sprintf("readonly: the operator only mirrors the version of %s, installed from YAML; set spec.readonly to false to take it over", wl.Ref()))
+	ready, err := workloadReady(ctx, r.APIReader, wl)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	version := comp.Status.CurrentVersion
+	if version == "" {
+		version = "unknown version"
+	}
+	if ready.Ready {
+		r.setAvailable(comp, metav1.ConditionTrue, castwarev1.ReasonReadonly, fmt.Sprintf("readonly: %s (%s) is ready: %s", wl.Ref(), version, ready.Detail))
+	} else {
+		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, fmt.Sprintf("readonly: %s (%s) is not ready: %s", wl.Ref(), version, ready.Detail))
+	}
+	return ctrl.Result{RequeueAfter: w.entry.Period()}, nil
+}
+
+// workloadReady reads a workload's readiness with the engine's rules.
+func workloadReady(ctx context.Context, reader client.Reader, wl *migration.Workload) (helm.WorkloadStatus, error) {
+	key := client.ObjectKey{Namespace: wl.Namespace, Name: wl.Name}
+	switch wl.Kind {
+	case "Deployment":
+		d := &appsv1.Deployment{}
+		if err := reader.Get(ctx, key, d); err != nil {
+			return helm.WorkloadStatus{}, err
+		}
+		return helm.DeploymentReady(d), nil
+	case "DaemonSet":
+		d := &appsv1.DaemonSet{}
+		if err := reader.Get(ctx, key, d); err != nil {
+			return helm.WorkloadStatus{}, err
+		}
+		return helm.DaemonSetReady(d), nil
+	default:
+		s := &appsv1.StatefulSet{}
+		if err := reader.Get(ctx, key, s); err != nil {
+			return helm.WorkloadStatus{}, err
+		}
+		return helm.StatefulSetReady(s), nil
+	}
+}
+
+// transient reports whether an error is worth retrying with backoff rather than failing a takeover.
+func transient(err error) bool {
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || utilnet.IsConnectionRefused(err) ||
+		utilnet.IsConnectionReset(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
