@@ -1,0 +1,143 @@
+package packaging
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/castware-operator/castware-operator/internal/subcmd"
+)
+
+// instruction is one Dockerfile instruction with its stage.
+type instruction struct {
+	stage int
+	cmd   string
+	args  string
+}
+
+// parseDockerfile splits a Dockerfile into instructions (comments dropped, continuations joined).
+func parseDockerfile(data string) []instruction {
+	var out []instruction
+	stage := -1
+	var cur strings.Builder
+	for _, line := range strings.Split(data, "\n") {
+		t := strings.TrimSpace(line)
+		if cur.Len() == 0 && (t == "" || strings.HasPrefix(t, "#")) {
+			continue
+		}
+		if strings.HasSuffix(t, "\\") {
+			cur.WriteString(strings.TrimSuffix(t, "\\") + " ")
+			continue
+		}
+		cur.WriteString(t)
+		full := cur.String()
+		cur.Reset()
+		cmd, args, _ := strings.Cut(full, " ")
+		cmd = strings.ToUpper(cmd)
+		if cmd == "FROM" {
+			stage++
+		}
+		out = append(out, instruction{stage: stage, cmd: cmd, args: strings.Join(strings.Fields(args), " ")})
+	}
+	return out
+}
+
+// TestDockerfile parses the Dockerfile (multi-stage, static Go build, distroless nonroot runtime running
+// the one binary) and builds the same target with `go build` the way its build stage does; the binary
+// must be static and carry every subcommand the chart's hooks run.
+func TestDockerfile(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := parseDockerfile(string(data))
+	var froms []instruction
+	var buildCmd string
+	env := map[string]string{}
+	final := map[string]string{}
+	for _, in := range ins {
+		switch {
+		case in.cmd == "FROM":
+			froms = append(froms, in)
+		case in.cmd == "ENV" && in.stage == 0:
+			for _, kv := range strings.Fields(in.args) {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = v
+			}
+		case in.cmd == "RUN" && strings.Contains(in.args, "go build"):
+			buildCmd = in.args
+		}
+		if len(froms) > 0 && in.stage == len(froms)-1 {
+			final[in.cmd] = in.args
+		}
+	}
+	if len(froms) < 2 {
+		t.Fatalf("want a multi-stage build, got %d stage(s)", len(froms))
+	}
+	if !strings.HasPrefix(froms[0].args, "golang:1.26") {
+		t.Errorf("build stage %q: want golang:1.26 (the project's Go)", froms[0].args)
+	}
+	if !regexp.MustCompile(`^gcr\.io/distroless/static(-debian\d+)?:nonroot$`).MatchString(froms[len(froms)-1].args) {
+		t.Errorf("runtime stage %q: want distroless static nonroot", froms[len(froms)-1].args)
+	}
+	if env["CGO_ENABLED"] != "0" || env["GOTOOLCHAIN"] != "local" {
+		t.Errorf("build env %v: want CGO_ENABLED=0 (static) and GOTOOLCHAIN=local", env)
+	}
+	if !strings.Contains(buildCmd, "-trimpath") || !strings.Contains(buildCmd, "-o /out/castware-operator .") {
+		t.Errorf("build command %q: want a -trimpath build of the module root", buildCmd)
+	}
+	if u := final["USER"]; u != "65532:65532" && u != "nonroot:nonroot" && u != "nonroot" {
+		t.Errorf("runtime USER %q: want nonroot", u)
+	}
+	if !strings.Contains(final["COPY"], "--from=") || !strings.Contains(final["COPY"], "/castware-operator") {
+		t.Errorf("runtime COPY %q: want the binary from the build stage", final["COPY"])
+	}
+	if final["ENTRYPOINT"] != `["/castware-operator"]` {
+		t.Errorf("ENTRYPOINT %q: the chart's hook Jobs pass only arguments to /castware-operator", final["ENTRYPOINT"])
+	}
+
+	// go build of the same target, as the build stage runs it.
+	bin := filepath.Join(t.TempDir(), "castware-operator")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("the binary is dynamically linked (%v): distroless static has no libc", p.Type)
+		}
+	}
+	for _, name := range subcmd.Names() {
+		cmd := exec.CommandContext(ctx, bin, name, "--help")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "usage: castware-operator "+name) {
+			t.Errorf("%s --help: %v\n%s", name, err, out.String())
+		}
+	}
+	for _, name := range []string{"crd-apply", "cleanup", "preflight", "upgrade"} {
+		if !subcmd.Is(name) {
+			t.Errorf("the binary lacks the %s subcommand", name)
+		}
+	}
+	out, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Errorf("--version: %v\n%s", err, out)
+	}
+}
