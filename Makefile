@@ -30,10 +30,17 @@ testbin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 	@hack/testbin.sh $(TESTBIN_DIR)
 
 .PHONY: generate
-generate: testbin ## Generate deepcopy code, CRDs and RBAC from the API types and markers.
+generate: testbin ## Generate deepcopy code, CRDs and RBAC (config/rbac, the chart, internal/permissions, the OLM bundle) from the API types and markers.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) webhook paths=./internal/webhook/... output:webhook:artifacts:config=config/webhook
+	# Phase 1: every +kubebuilder:rbac marker of the operator's code (controllers, internal/...) plus
+	# internal/permissions/phase1; phase2 and selfmanage markers sit behind the rbacmarkers build tag.
+	$(CONTROLLER_GEN) rbac:roleName=phase1 paths=./... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) --load-build-tags=rbacmarkers rbac:roleName=phase2 paths=./internal/permissions/phase2/... output:rbac:artifacts:config=config/rbac/phase2
+	$(CONTROLLER_GEN) --load-build-tags=rbacmarkers rbac:roleName=selfmanage paths=./internal/permissions/selfmanage/... output:rbac:artifacts:config=config/rbac/selfmanage
+	go run ./hack/shipgen chart
+	go run ./hack/shipgen bundle
 
 .PHONY: fmt
 fmt: ## gofmt the code.
@@ -50,14 +57,37 @@ verify-fmt:
 ##@ Test
 
 .PHONY: test
-test: testbin verify-fmt vet ## Build every tool it needs, then run every test (unit, envtest integration, generated-file check).
+test: testbin chromium verify-fmt vet ## Build every tool it needs, then run every test (unit, envtest integration, generated-file check).
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium for the console page's browser test (when missing).
+	@hack/ensure-chromium.sh
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no control plane).
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /test/)
 
+##@ Packaging
+
+.PHONY: helm-lint
+helm-lint: testbin ## Lint both Helm charts (test/packaging's TestHelmLint runs the same inside `make test`).
+	$(HELM) lint --strict helm-charts/castware-operator --set apiKeySecret.apiKey=lint --set defaultCluster.provider=eks
+	$(HELM) lint --strict helm-charts/castware-components
+
+.PHONY: bundle
+bundle: ## Regenerate the OLM bundle (bundle/, bundle.Dockerfile) from config/ and the operator chart's version.
+	go run ./hack/shipgen bundle
+
+.PHONY: bundle-validate
+bundle-validate: ## Validate bundle/ with operator-framework/api's default validators and the operatorframework suite (a Go test).
+	go test $(GO_TEST_FLAGS) ./test/packaging -run 'TestBundleValidation|TestGeneratedFilesUpToDate'
+
 ##@ Build and run
+
+.PHONY: demo
+demo: testbin ## Start a local control plane, a fake Cast AI API, the demo charts and the operator; console page on 127.0.0.1:8090.
+	go run ./cmd/castware-demo $(DEMO_FLAGS)
 
 .PHONY: build
 build: ## Build the operator binary into bin/.

@@ -8,14 +8,19 @@ import (
 	"os"
 	"strings"
 
+	uberzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/console"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/operator"
+	"github.com/castware-operator/castware-operator/internal/removal"
+	"github.com/castware-operator/castware-operator/internal/selfupgrade"
+	"github.com/castware-operator/castware-operator/internal/subcmd"
 	"github.com/castware-operator/castware-operator/internal/version"
 )
 
@@ -23,6 +28,9 @@ import (
 var defaultCatalog []byte
 
 func main() {
+	if len(os.Args) > 1 && subcmd.Is(os.Args[1]) {
+		os.Exit(subcmd.Main(os.Args[1], os.Args[2:]))
+	}
 	var o operator.Options
 	var watchesFile string
 	var showVersion bool
@@ -37,6 +45,9 @@ func main() {
 	flag.IntVar(&o.MaxHistory, "max-history", helm.DefaultMaxHistory, "revisions kept per release")
 	flag.DurationVar(&o.ChartIndexTTL, "chart-index-ttl", charts.DefaultIndexTTL, "how long a chart repository index is cached")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
+	shipLogs := flag.Bool("ship-logs", os.Getenv("LOG_INGEST_ENABLED") != "false", "ship the operator's logs (info and above) to Cast AI once the cluster is registered (env LOG_INGEST_ENABLED)")
+	o.SelfUpgrade = selfupgrade.BindFlags(flag.CommandLine, os.Getenv)
+	operator.BindWebhookFlags(flag.CommandLine, os.Getenv, &o)
 	zopts := zap.Options{TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zopts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -44,7 +55,12 @@ func main() {
 		fmt.Println(version.Version, version.Commit)
 		return
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
+	logOpts := []zap.Opts{zap.UseFlagOptions(&zopts)}
+	if *shipLogs {
+		o.CastAI.Logs = console.NewLogSink(zapcore.InfoLevel)
+		logOpts = append(logOpts, zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, o.CastAI.Logs) })))
+	}
+	ctrl.SetLogger(zap.New(logOpts...))
 	if err := run(o, watchesFile); err != nil {
 		ctrl.Log.WithName("setup").Error(err, "operator stopped")
 		os.Exit(1)
@@ -61,12 +77,18 @@ func run(o operator.Options, watchesFile string) error {
 	if err != nil {
 		return err
 	}
-	op, err := operator.New(ctrl.GetConfigOrDie(), o)
+	cfg := ctrl.GetConfigOrDie()
+	op, err := operator.New(cfg, o)
 	if err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("starting", "version", version.Version, "namespace", o.Namespace, "components", o.Catalog.Components())
-	return op.Manager.Start(ctrl.SetupSignalHandler())
+	log := ctrl.Log.WithName("setup")
+	log.Info("starting", "version", version.Version, "namespace", o.Namespace, "components", o.Catalog.Components())
+	ctx := ctrl.SetupSignalHandler()
+	removed := removal.Watch(ctx, cfg, o.Namespace, os.Getenv, func(msg string, err error, kv ...any) { log.Info(msg, append(kv, "error", err)...) })
+	err = op.Manager.Start(ctx)
+	removed()
+	return err
 }
 
 func defaultNamespace() string {

@@ -64,7 +64,8 @@ type Transition struct {
 	FromVersion, ToVersion string
 	// Release is the Helm release name.
 	Release string
-	// Revision is the Helm revision after the change (0 when unknown).
+	// Revision is the Helm revision after the change (0 when unknown). An OK report with a revision is
+	// recorded in status.lastReportedHelmRevision once Cast AI has it.
 	Revision int
 	// Message is a human explanation.
 	Message string
@@ -168,6 +169,9 @@ func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Co
 	comp.Status.ReleaseName = w.release
 
 	if comp.Spec.Readonly {
+		if comp.Spec.Migration == castwarev1.MigrationYAML {
+			return r.reconcileReadonlyYAML(ctx, w) // migration: mirror a YAML install (component_adopt.go)
+		}
 		return r.reconcileReadonly(ctx, w)
 	}
 	if comp.Spec.Migration == castwarev1.MigrationTerraform {
@@ -238,7 +242,12 @@ func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Co
 	}
 	w.values = vals
 	w.hash = values.Hash(vals)
-	return r.runStateMachine(ctx, w)
+	// migration: take over an installation the operator did not make, then finish it once ready (component_adopt.go).
+	if done, res, err := r.adopt(ctx, w); done {
+		return res, err
+	}
+	res, err := r.runStateMachine(ctx, w)
+	return r.afterAdoption(ctx, w, res, err)
 }
 
 func (r *ComponentReconciler) entryFor(comp *castwarev1.Component) (*catalog.Entry, error) {
@@ -355,7 +364,8 @@ func (r *ComponentReconciler) runStateMachine(ctx context.Context, w *work) (ctr
 		if fa := comp.Status.FailedAttempt; fa != nil && comp.Spec.Enabled && (fa.Version != comp.Spec.Version || fa.ValuesHash != w.hash) {
 			comp.Status.FailedAttempt = nil // the spec moved on
 		}
-		want := helm.Want{Enabled: comp.Spec.Enabled, Chart: w.chart, Version: comp.Spec.Version, ValuesHash: w.hash, RollbackRequested: comp.Status.Rollback}
+		want := helm.Want{Enabled: comp.Spec.Enabled, Chart: w.chart, Version: comp.Spec.Version, ValuesHash: w.hash, RollbackRequested: comp.Status.Rollback,
+			Adopted: adoptedRevision(comp)} // migration: an adopted revision stands for the spec it was adopted for
 		if fa := comp.Status.FailedAttempt; fa != nil {
 			want.Failed = &helm.Attempt{Version: fa.Version, ValuesHash: fa.ValuesHash}
 		}
@@ -392,6 +402,15 @@ func (r *ComponentReconciler) execute(ctx context.Context, w *work, st *helm.Sta
 		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonCompleted, d.Message)
 		comp.Status.ObservedGeneration = comp.Generation
 		comp.Status.FailedAttempt = nil
+		if rev := st.Latest.Version; comp.Status.LastReportedHelmRevision != rev {
+			// A revision not reported yet: made by someone else (a manual `helm upgrade`), or its report was
+			// lost (the reporter records a revision only once Cast AI has it; duplicates are dropped there).
+			action, msg := "UPDATE", "Helm revision change detected"
+			if comp.Status.LastReportedHelmRevision == 0 {
+				action, msg = "ENABLE", "installed"
+			}
+			r.report(ctx, comp, Transition{Action: action, Status: "OK", FromVersion: current, ToVersion: helm.Summarize(st.Latest).Version, Release: w.release, Revision: rev, Message: msg})
+		}
 		if err := r.repairDriftIfDue(ctx, w, st.Latest); err != nil {
 			return false, ctrl.Result{}, err
 		}

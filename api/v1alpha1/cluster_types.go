@@ -141,6 +141,103 @@ type ClusterStatus struct {
 	// ExtendedPermissions is true when the operator holds the Phase 2 permissions.
 	// +optional
 	ExtendedPermissions bool `json:"extendedPermissions,omitempty"`
+
+	// OperatorUpgrade is the state of the operator's last self-upgrade (an upgrade of its own Helm release):
+	// the leader that runs it and the new operator pod that finishes it both work from it.
+	// +optional
+	OperatorUpgrade *OperatorUpgradeStatus `json:"operatorUpgrade,omitempty"`
+
+	// OperatorReportedVersion is the operator version last reported to Cast AI as installed or updated.
+	// +optional
+	OperatorReportedVersion string `json:"operatorReportedVersion,omitempty"`
+
+	// HandledActions are the most recent Cast AI console actions applied, newest last, so an action
+	// delivered twice (or again after a restart) is applied once and acknowledged with the same result.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	HandledActions []HandledAction `json:"handledActions,omitempty"`
+}
+
+// HandledAction records one console action the operator applied.
+type HandledAction struct {
+	// ID is the action's ID at Cast AI.
+	ID string `json:"id"`
+	// Kind is install, upgrade, rollback or uninstall.
+	Kind string `json:"kind"`
+	// Component is the component the action targeted.
+	Component string `json:"component"`
+	// Error is the error the action was acknowledged with ("" for success).
+	// +optional
+	Error string `json:"error,omitempty"`
+	// Acked is true once Cast AI received the acknowledgement.
+	// +optional
+	Acked bool `json:"acked,omitempty"`
+	// Time is when the action was applied.
+	Time metav1.Time `json:"time"`
+}
+
+// OperatorUpgradePhase is the step a self-upgrade is at.
+// +kubebuilder:validation:Enum=Pending;Upgrading;RollingOut;HandingOver;RollingBack;Succeeded;RolledBack;Failed
+type OperatorUpgradePhase string
+
+// Self-upgrade phases: Pending, Upgrading, RollingOut, HandingOver and RollingBack are in progress;
+// Succeeded, RolledBack and Failed are final.
+const (
+	// OperatorUpgradePending: requested, not started.
+	OperatorUpgradePending OperatorUpgradePhase = "Pending"
+	// OperatorUpgradeUpgrading: the dry run passed and `helm upgrade` of the operator's release runs.
+	OperatorUpgradeUpgrading OperatorUpgradePhase = "Upgrading"
+	// OperatorUpgradeRollingOut: the release is upgraded; the new operator pods are not Ready yet.
+	OperatorUpgradeRollingOut OperatorUpgradePhase = "RollingOut"
+	// OperatorUpgradeHandingOver: the new operator pods are Ready; the new operator finishes the upgrade.
+	OperatorUpgradeHandingOver OperatorUpgradePhase = "HandingOver"
+	// OperatorUpgradeRollingBack: the upgrade failed and the release is rolled back.
+	OperatorUpgradeRollingBack OperatorUpgradePhase = "RollingBack"
+	// OperatorUpgradeSucceeded: the new version runs.
+	OperatorUpgradeSucceeded OperatorUpgradePhase = "Succeeded"
+	// OperatorUpgradeRolledBack: the upgrade failed and the previous revision runs again.
+	OperatorUpgradeRolledBack OperatorUpgradePhase = "RolledBack"
+	// OperatorUpgradeFailed: the upgrade failed (and, if something changed, could not be rolled back).
+	OperatorUpgradeFailed OperatorUpgradePhase = "Failed"
+)
+
+// OperatorUpgradeStatus is the state of a self-upgrade of the operator's own Helm release.
+type OperatorUpgradeStatus struct {
+	// ActionID is the Cast AI console action that asked for the upgrade ("" when started otherwise).
+	// +optional
+	ActionID string `json:"actionID,omitempty"`
+	// Phase is the step the upgrade is at.
+	Phase OperatorUpgradePhase `json:"phase"`
+	// Release is the operator's Helm release.
+	Release string `json:"release"`
+	// FromVersion and ToVersion are the chart versions before and after.
+	// +optional
+	FromVersion string `json:"fromVersion,omitempty"`
+	// ToVersion is the chart version upgraded to.
+	ToVersion string `json:"toVersion"`
+	// FromRevision is the release revision to roll back to.
+	// +optional
+	FromRevision int `json:"fromRevision,omitempty"`
+	// ToRevision is the revision the upgrade created.
+	// +optional
+	ToRevision int `json:"toRevision,omitempty"`
+	// Message says what happens or what went wrong.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Runner is the operator pod that runs the current step.
+	// +optional
+	Runner string `json:"runner,omitempty"`
+	// StartedAt is when the upgrade was requested.
+	StartedAt metav1.Time `json:"startedAt"`
+	// PhaseSince is when the current phase began.
+	// +optional
+	PhaseSince *metav1.Time `json:"phaseSince,omitempty"`
+	// FinishedAt is when the upgrade reached a final phase.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// Reported is true once the final result was recorded at Cast AI (exactly one final report).
+	// +optional
+	Reported bool `json:"reported,omitempty"`
 }
 
 // +kubebuilder:object:root=true

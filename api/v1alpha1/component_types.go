@@ -29,6 +29,9 @@ const (
 	LabelDeleteCandidate = "castware.cast.ai/delete-candidate"
 	// FinalizerCleanupHelm is the finalizer that uninstalls a Component's release before the CR goes away.
 	FinalizerCleanupHelm = "castware.cast.ai/cleanup-helm"
+	// AnnotationActionID records the Cast AI console action whose change a Component's spec carries, so a
+	// redelivered action is applied once.
+	AnnotationActionID = "castware.cast.ai/action-id"
 )
 
 // ComponentSpec is the wanted state of one Cast AI component.
@@ -100,6 +103,10 @@ type ComponentStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// RollbackRequestID is the Cast AI console action that set rollback, so a redelivered action is applied once.
+	// +optional
+	RollbackRequestID string `json:"rollbackRequestID,omitempty"`
+
 	// LastReportedHelmRevision is the release revision last reported to Cast AI.
 	// +optional
 	LastReportedHelmRevision int `json:"lastReportedHelmRevision,omitempty"`
@@ -124,6 +131,54 @@ type ComponentStatus struct {
 	// undid, so it is not applied again until spec.version or spec.values change.
 	// +optional
 	FailedAttempt *FailedAttempt `json:"failedAttempt,omitempty"`
+
+	// Adoption records how an installation the operator did not make (spec.migration) was taken over.
+	// +optional
+	Adoption *Adoption `json:"adoption,omitempty"`
+}
+
+// Adoption records the takeover of an existing installation (a Helm release or plain YAML manifests).
+type Adoption struct {
+	// Source is how the installation was made: helm or yaml.
+	Source Migration `json:"source"`
+	// Workload is the adopted workload, "<Kind>/<name>".
+	// +optional
+	Workload string `json:"workload,omitempty"`
+	// WorkloadUID is the adopted workload's UID; a takeover never deletes and re-creates it.
+	// +optional
+	WorkloadUID string `json:"workloadUID,omitempty"`
+	// Revision is the release revision that stands for the Component's spec as it was adopted: the existing
+	// revision of a Helm install, or the takeover install of a YAML one. 0 until the takeover happened.
+	// +optional
+	Revision int `json:"revision,omitempty"`
+	// ValuesHash is the hash of the composed values Revision stands for. While the Component's composed values
+	// still hash to it, Revision counts as up to date although its stored values differ (no upgrade, no new
+	// revision); any change to spec.values, spec.version or the Cluster moves on from it.
+	// +optional
+	ValuesHash string `json:"valuesHash,omitempty"`
+	// PreviousAPIKeySecret is the Secret the workload read its API key from before the takeover; it is never
+	// deleted by the operator.
+	// +optional
+	PreviousAPIKeySecret string `json:"previousAPIKeySecret,omitempty"`
+	// PreviousAPIKeySecretUnused is true once the component's ready workloads read their key from the
+	// Cluster's Secret and no longer from PreviousAPIKeySecret, which can then be deleted by its owner.
+	// +optional
+	PreviousAPIKeySecretUnused bool `json:"previousAPIKeySecretUnused,omitempty"`
+	// Leftovers are objects of the old installation outside the release that the chart does not replace;
+	// they are left in place ("<Kind> <namespace>/<name>").
+	// +optional
+	Leftovers []string `json:"leftovers,omitempty"`
+	// Removed are objects of the old installation the chart replaces, deleted after the takeover became ready.
+	// +optional
+	Removed []string `json:"removed,omitempty"`
+	// Completed is true once the follow-ups (API-key Secret check, leftovers) are done.
+	// +optional
+	Completed bool `json:"completed,omitempty"`
+	// Message says what was adopted and what is left to the user.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Time is when the installation was adopted.
+	Time metav1.Time `json:"time"`
 }
 
 // FailedAttempt records an install or upgrade that failed.

@@ -33,6 +33,8 @@ const (
 	ReasonInstallFailed = "InstallFailed"
 	// ReasonMigrationFailed means adopting an existing installation failed.
 	ReasonMigrationFailed = "MigrationFailed"
+	// ReasonAdopted means an existing installation was taken over.
+	ReasonAdopted = "Adopted"
 	// ReasonWaitingForReady means the release is deployed but some workloads are not ready yet.
 	ReasonWaitingForReady = "WaitingForReady"
 	// ReasonNotReady means the deployed workloads stopped being ready.

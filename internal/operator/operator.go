@@ -4,6 +4,7 @@ package operator
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -12,20 +13,29 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/controllers"
+	"github.com/castware-operator/castware-operator/internal/castai"
+	"github.com/castware-operator/castware-operator/internal/castai/metadata"
 	"github.com/castware-operator/castware-operator/internal/catalog"
+	"github.com/castware-operator/castware-operator/internal/certs"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/console"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/migration"
+	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 	"github.com/castware-operator/castware-operator/internal/version"
 )
 
@@ -56,6 +66,35 @@ type Options struct {
 	Env func(string) string
 	// SkipControllerNameValidation allows several operators in one process (tests run one per namespace).
 	SkipControllerNameValidation bool
+	// CastAI configures the conversation with the Cast AI API.
+	CastAI CastAIOptions
+	// Migration configures the adoption of components installed without the operator (see migration.go).
+	Migration MigrationOptions
+	// SelfUpgrade configures upgrades of the operator's own Helm release (nil: off; see selfupgrade.go).
+	SelfUpgrade *selfupgrade.Options
+	// Webhooks runs the admission webhook server (nil: none, the default; see webhooks.go).
+	Webhooks *WebhookOptions
+}
+
+// CastAIOptions configure the conversation with the Cast AI API.
+type CastAIOptions struct {
+	// Disabled runs without talking to Cast AI: Clusters are only validated, no actions are polled and
+	// nothing is reported (for clusters managed purely through their resources).
+	Disabled bool
+	// PollInterval is the pause between action polls when the API does not hold polls (default 3s).
+	PollInterval time.Duration
+	// LongPoll is how long the API may hold an action poll (default 5m).
+	LongPoll time.Duration
+	// Metadata options (metadata-service URLs and timeouts).
+	Metadata []metadata.Option
+	// OperatorRelease and OperatorNamespace locate the operator's own Helm release
+	// (default: $HELM_RELEASE_NAME or castware-operator, in the managed namespace).
+	OperatorRelease, OperatorNamespace string
+	// ClientOptions apply to every API client (timeouts, retries).
+	ClientOptions []castai.Option
+	// Logs ships the operator's own logs to Cast AI once a Cluster is registered (optional; main wires it
+	// into the logger).
+	Logs *console.LogSink
 }
 
 // DefaultLeaderElectionID is the leader-election Lease name.
@@ -73,6 +112,19 @@ type Operator struct {
 	Components *controllers.ComponentReconciler
 	// Clusters is the Cluster reconciler.
 	Clusters *controllers.ClusterReconciler
+	// Migration is the Cluster hook adopting existing installations (nil when disabled).
+	Migration *migration.Scanner
+	// SelfUpgrade upgrades the operator's own release (nil when not configured).
+	SelfUpgrade *selfupgrade.Upgrader
+	// Conns, Registrar, Poller and Reporter are the Cast AI conversation (nil when disabled).
+	Conns     *console.Connections
+	Registrar *console.Registrar
+	Poller    *console.Poller
+	Reporter  *console.Reporter
+	// Webhooks is the admission webhook server (nil unless Options.Webhooks is set).
+	Webhooks webhook.Server
+	// WebhookCerts keeps the webhook serving certificate (nil unless the operator manages it).
+	WebhookCerts *certs.Manager
 }
 
 // NewScheme returns the scheme the operator uses.
@@ -149,15 +201,42 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	}
 	op := &Operator{Manager: mgr, Engine: engine, Charts: src}
 	op.Clusters = &controllers.ClusterReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Catalog: opts.Catalog}
-	if err := op.Clusters.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("set up cluster controller: %w", err)
-	}
 	op.Components = &controllers.ComponentReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("castware-operator"),
 		Catalog: opts.Catalog, Charts: src, Engine: engine, Env: opts.Env,
 	}
+	if !opts.CastAI.Disabled {
+		if err := op.connectCastAI(opts); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.Migration.Disabled {
+		if opts.Migration.Directory == nil && op.Conns != nil {
+			opts.Migration.Directory = console.Directory{Client: mgr.GetClient(), Conns: op.Conns, Namespace: opts.Namespace}
+		}
+		if err := op.connectMigration(opts); err != nil {
+			return nil, err
+		}
+	}
+	if op.Conns != nil {
+		// First of all hooks: every later one talks to Cast AI with the Cluster's current key.
+		op.Clusters.Hooks = append([]controllers.ClusterHook{console.KeyHook{Conns: op.Conns}}, op.Clusters.Hooks...)
+	}
+	if opts.SelfUpgrade != nil {
+		if err := op.connectSelfUpgrade(opts); err != nil {
+			return nil, err
+		}
+	}
+	if err := op.Clusters.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up cluster controller: %w", err)
+	}
 	if err := op.Components.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up component controller: %w", err)
+	}
+	if opts.Webhooks != nil {
+		if err := op.connectWebhooks(opts); err != nil {
+			return nil, fmt.Errorf("set up webhooks: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
@@ -189,4 +268,49 @@ func managedSelector() labels.Selector {
 		panic(err)
 	}
 	return labels.NewSelector().Add(*req)
+}
+
+// connectCastAI wires the Cast AI conversation: registration (a Cluster hook), the console-action
+// poller and the transition reporter (leader-only runnables), and "latest" from getByName.
+func (op *Operator) connectCastAI(opts Options) error {
+	mgr := op.Manager
+	co := opts.CastAI
+	op.Conns = console.NewConnections(append([]castai.Option{castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent())}, co.ClientOptions...)...)
+	op.Poller = &console.Poller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Conns: op.Conns, Catalog: opts.Catalog,
+		Interval: co.PollInterval, LongPoll: co.LongPoll}
+	release := co.OperatorRelease
+	if release == "" {
+		release = envOr(opts.Env, "HELM_RELEASE_NAME", "castware-operator")
+	}
+	op.Registrar = &console.Registrar{Client: mgr.GetClient(), Conns: op.Conns, Engine: op.Engine, Poller: op.Poller, Env: opts.Env,
+		Metadata: co.Metadata, OperatorNamespace: co.OperatorNamespace, OperatorRelease: release, Logs: co.Logs}
+	op.Reporter = console.NewReporter(&console.Reporter{Client: mgr.GetClient(), Writer: mgr.GetClient(), Conns: op.Conns, Engine: op.Engine, Catalog: opts.Catalog})
+	op.Clusters.Hooks = append([]controllers.ClusterHook{op.Registrar}, op.Clusters.Hooks...)
+	wakeups := make(chan event.GenericEvent, 16)
+	op.Clusters.Wakeups = wakeups
+	op.Poller.Wakeup = func(key types.NamespacedName) {
+		op.Registrar.Recheck(key)
+		cl := &castwarev1.Cluster{}
+		cl.Namespace, cl.Name = key.Namespace, key.Name
+		select {
+		case wakeups <- event.GenericEvent{Object: cl}:
+		default:
+		}
+	}
+	op.Components.Reporter = op.Reporter
+	op.Components.Versions = console.LatestVersions{Conns: op.Conns, Fallback: controllers.RepoLatest{Charts: op.Charts}}
+	if err := mgr.Add(op.Poller); err != nil {
+		return err
+	}
+	return mgr.Add(op.Reporter)
+}
+
+func envOr(env func(string) string, key, def string) string {
+	if env == nil {
+		env = os.Getenv
+	}
+	if v := env(key); v != "" {
+		return v
+	}
+	return def
 }

@@ -41,6 +41,8 @@ type Options struct {
 	Nodes int
 	// APIServerFlags are extra kube-apiserver flags.
 	APIServerFlags map[string]string
+	// NoCRDs starts without the operator's CRDs (tests that install them, e.g. from the Helm chart).
+	NoCRDs bool
 	// Logs receives the output of the control-plane processes (default: discarded; set
 	// CASTWARE_TEST_LOGS=1 to see it on stderr).
 	Logs io.Writer
@@ -125,6 +127,9 @@ func Start(opts Options) (*Env, error) {
 		BinaryAssetsDirectory: bin,
 		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: []string{filepath.Join(RepoRoot(), "config", "crd", "bases")}, ErrorIfPathMissing: true},
 		Scheme:                e.Scheme,
+	}
+	if opts.NoCRDs {
+		e.env.CRDInstallOptions = envtest.CRDInstallOptions{}
 	}
 	api := e.env.ControlPlane.GetAPIServer()
 	api.Out, api.Err = logs, logs
@@ -286,3 +291,21 @@ func Poll(ctx context.Context, interval time.Duration, fn func() error) error {
 
 // ErrNotYet is a convenience error for Poll conditions.
 var ErrNotYet = errors.New("not yet")
+
+// AddUser creates a user of the control plane (a client certificate) in groups and writes its kubeconfig;
+// it returns the kubeconfig's path. Requests of that user carry its name in audit logs.
+func (e *Env) AddUser(name string, groups ...string) (string, error) {
+	u, err := e.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return "", fmt.Errorf("add user %s: %w", name, err)
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(e.Dir, "kubeconfig-"+name)
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
+}

@@ -160,7 +160,7 @@ func TestClusterWithoutSecret(t *testing.T) {
 	ns := newNamespace(t)
 	startOperator(t, ns)
 	cl := &castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: ns},
-		Spec: castwarev1.ClusterSpec{Provider: "gke", APIKeySecret: "missing-key", API: castwarev1.APISpec{APIURL: "https://api.cast.ai"}, HelmRepoURL: charts.URL()}}
+		Spec: castwarev1.ClusterSpec{Provider: "eks", APIKeySecret: "missing-key", API: castwarev1.APISpec{APIURL: newFakeAPI(t, ns).URL()}, HelmRepoURL: charts.URL()}}
 	if err := k8s.Create(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestClusterWithoutSecret(t *testing.T) {
 		t.Fatal("installed although the cluster is not ready")
 	}
 	// Creating the Secret unblocks everything without a restart.
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "missing-key", Namespace: ns}, StringData: map[string]string{"API_KEY": " key-with-spaces \n"}}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "missing-key", Namespace: ns}, StringData: map[string]string{"API_KEY": " " + apiKeyFor(ns) + " \n"}}
 	if err := k8s.Create(ctx, sec); err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestInstallUpgradeValuesRollback(t *testing.T) {
 
 	// Cluster-derived values reached the charts; nothing carries an owner reference.
 	d := deployment(t, ns, "castai-agent")
-	if env := containerEnv(d, "agent"); env["API_URL"] != "https://api.cast.ai" || env["PROVIDER"] != "eks" {
+	if env := containerEnv(d, "agent"); env["API_URL"] != fakeAPI(t, ns).URL() || env["PROVIDER"] != "eks" {
 		t.Fatalf("agent env = %v", env)
 	}
 	if len(d.OwnerReferences) != 0 {

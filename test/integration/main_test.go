@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/castai/fake"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/testharness"
@@ -109,7 +111,11 @@ func startOperator(t *testing.T, ns string, opts ...opt) *operator.Operator {
 // startOperatorCtx runs an operator for ns until ctx ends or the test ends.
 func startOperatorCtx(t *testing.T, parent context.Context, ns string, opts ...opt) *operator.Operator {
 	t.Helper()
-	o := operator.Options{Namespace: ns, Catalog: testCatalog(t), SkipControllerNameValidation: true, ReadyTimeout: time.Minute}
+	o := operator.Options{Namespace: ns, Catalog: testCatalog(t), SkipControllerNameValidation: true, ReadyTimeout: time.Minute,
+		Env: testEnvVars, CastAI: operator.CastAIOptions{PollInterval: 200 * time.Millisecond, LongPoll: time.Minute},
+		// Adopting what already runs is on only in the migration tests (withMigration), so a release a test
+		// installs with the helm CLI before creating its own Component is not adopted first.
+		Migration: operator.MigrationOptions{Disabled: true}}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -134,18 +140,56 @@ func startOperatorCtx(t *testing.T, parent context.Context, ns string, opts ...o
 	return op
 }
 
-// createCluster creates the API-key Secret and an Available-able Cluster named "castai".
+// testEnvVars is the operator's environment in tests: EKS metadata comes from env, so no test ever
+// reaches for a cloud metadata service.
+func testEnvVars(key string) string {
+	return map[string]string{"EKS_ACCOUNT_ID": "123456789012", "EKS_REGION": "eu-central-1", "EKS_CLUSTER_NAME": "test-cluster"}[key]
+}
+
+var (
+	fakeAPIsMu sync.Mutex
+	fakeAPIs   = map[string]*fake.Server{}
+)
+
+// apiKeyFor is the API key of the Cluster created in ns.
+func apiKeyFor(ns string) string { return "test-key-" + ns }
+
+// newFakeAPI starts a fake Cast AI API for ns (holding polls, as the real API may) for the test's duration.
+func newFakeAPI(t *testing.T, ns string) *fake.Server {
+	t.Helper()
+	api := fake.NewServer(fake.WithKeys(apiKeyFor(ns)), fake.WithHold(30*time.Second))
+	t.Cleanup(api.Close)
+	fakeAPIsMu.Lock()
+	fakeAPIs[ns] = api
+	fakeAPIsMu.Unlock()
+	return api
+}
+
+// fakeAPI returns the fake Cast AI API of the Cluster created in ns.
+func fakeAPI(t *testing.T, ns string) *fake.Server {
+	t.Helper()
+	fakeAPIsMu.Lock()
+	defer fakeAPIsMu.Unlock()
+	api := fakeAPIs[ns]
+	if api == nil {
+		t.Fatalf("no fake API for namespace %s", ns)
+	}
+	return api
+}
+
+// createCluster creates the API-key Secret and a Cluster named "castai" talking to a fresh fake Cast AI API.
 func createCluster(t *testing.T, ns string, mutate ...func(*castwarev1.Cluster)) *castwarev1.Cluster {
 	t.Helper()
 	ctx := context.Background()
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "castware-api-key", Namespace: ns}, StringData: map[string]string{"API_KEY": "test-key-" + ns}}
+	api := newFakeAPI(t, ns)
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "castware-api-key", Namespace: ns}, StringData: map[string]string{"API_KEY": apiKeyFor(ns)}}
 	if err := k8s.Create(ctx, sec); err != nil {
 		t.Fatal(err)
 	}
 	cl := &castwarev1.Cluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: ns},
 		Spec: castwarev1.ClusterSpec{
-			Provider: "eks", APIKeySecret: "castware-api-key", API: castwarev1.APISpec{APIURL: "https://api.cast.ai"},
+			Provider: "eks", APIKeySecret: "castware-api-key", API: castwarev1.APISpec{APIURL: api.URL()},
 			HelmRepoURL: charts.URL(), Cluster: &castwarev1.ClusterMetadataSpec{ClusterID: testClusterID},
 		},
 	}
@@ -210,7 +254,10 @@ func waitAvailable(t *testing.T, ns, name, version string, timeout time.Duration
 	t.Helper()
 	var c *castwarev1.Component
 	eventually(t, timeout, fmt.Sprintf("component %s Available at %s", name, version), func() error {
-		c = getComponent(t, ns, name)
+		c = &castwarev1.Component{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, c); err != nil {
+			return err
+		}
 		if c.Status.CurrentVersion == version && condition(c, castwarev1.ConditionAvailable).Status == metav1.ConditionTrue &&
 			condition(c, castwarev1.ConditionProgressing).Status == metav1.ConditionFalse && c.Status.ObservedGeneration == c.Generation {
 			return nil
