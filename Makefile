@@ -85,6 +85,10 @@ bundle-validate: ## Validate bundle/ with operator-framework/api's default valid
 
 ##@ Build and run
 
+.PHONY: bench
+bench: testbin ## Benchmark install/action latency, idle cost and memory vs cluster size (BENCH_SCALE, BENCH_FLAGS); writes docs/bench.
+	go run ./cmd/castware-bench $(BENCH_FLAGS)
+
 .PHONY: demo
 demo: testbin ## Start a local control plane, a fake Cast AI API, the demo charts and the operator; console page on 127.0.0.1:8090.
 	go run ./cmd/castware-demo $(DEMO_FLAGS)
