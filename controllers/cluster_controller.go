@@ -24,6 +24,7 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // Cluster phases shown in status.phase.
@@ -284,6 +285,7 @@ func readAPIKey(ctx context.Context, reader client.Reader, cl *castwarev1.Cluste
 		return "", "", fmt.Errorf("read API-key Secret %s: %w", cl.Spec.APIKeySecret, err)
 	}
 	key := strings.TrimSpace(string(sec.Data[castwarev1.APIKeySecretKey]))
+	redact.Add(key) // from now on scrubbed from every message and log line
 	if key == "" {
 		return "", "", &missingKeyError{fmt.Sprintf("Secret %q has no %s entry (or it is empty)", cl.Spec.APIKeySecret, castwarev1.APIKeySecretKey)}
 	}
@@ -324,15 +326,5 @@ func availabilityChanged() predicate.Predicate {
 }
 
 func (r *ClusterReconciler) secretToClusters(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &castwarev1.ClusterList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, cl := range list.Items {
-		if cl.Spec.APIKeySecret == o.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: cl.Namespace, Name: cl.Name}})
-		}
-	}
-	return out
+	return clustersWhere(ctx, r.Client, o.GetNamespace(), func(cl *castwarev1.Cluster) bool { return cl.Spec.APIKeySecret == o.GetName() })
 }

@@ -26,11 +26,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/redact"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 
@@ -103,6 +105,10 @@ type ComponentReconciler struct {
 	Reporter Reporter
 	// Facts adds facts such as the permission phase (optional).
 	Facts FactsSource
+	// Permissions gates installs and upgrades on the operator's permissions (optional; component_permissions.go).
+	Permissions PermissionGate
+	// PermissionWakeups delivers Components to look at again because the operator's permissions changed (optional).
+	PermissionWakeups <-chan event.GenericEvent
 	// Env looks up environment variables for catalog overrideValues (default os.Getenv).
 	Env func(string) string
 	// Now is the clock (default time.Now).
@@ -128,6 +134,7 @@ func (r *ComponentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("component", comp.Spec.Component))
 	sw := newStatusWriter(r.Client, comp)
 	res, err := r.reconcile(ctx, comp)
+	err = redact.Error(err) // Helm errors may quote rendered values
 	if ferr := sw.flush(ctx, comp, func(o client.Object) any { return o.(*castwarev1.Component).Status }); ferr != nil && !apierrors.IsNotFound(ferr) {
 		return ctrl.Result{}, errors.Join(err, ferr)
 	}
@@ -531,22 +538,35 @@ func (r *ComponentReconciler) execute(ctx context.Context, w *work, st *helm.Sta
 
 func (r *ComponentReconciler) rollback(ctx context.Context, w *work, st *helm.State, d helm.Decision) (bool, ctrl.Result, error) {
 	comp := w.comp
+	before := comp.DeepCopy()
 	current := comp.Status.CurrentVersion
 	latest := helm.Summarize(st.Latest)
+	target := ""
+	for _, h := range st.History {
+		if h.Version == d.RollbackTo {
+			target = helm.Summarize(h).Version
+		}
+	}
 	if d.FailedAttempt != nil {
 		comp.Status.FailedAttempt = &castwarev1.FailedAttempt{Reason: castwarev1.ReasonUpgradeFailed, Version: d.FailedAttempt.Version, ValuesHash: d.FailedAttempt.ValuesHash,
 			Generation: comp.Generation, Message: d.Message, Time: metav1.NewTime(r.now())}
 		r.event(comp, corev1.EventTypeWarning, "UpgradeFailed", "Upgrade", d.Message)
-		r.report(ctx, comp, Transition{Action: "UPDATE", Status: "ERROR", FromVersion: helm.Summarize(st.LastGood).Version, ToVersion: d.FailedAttempt.Version, Release: w.release, Message: d.Message})
-	} else {
+		r.report(ctx, comp, Transition{Action: "UPDATE", Status: "ERROR", FromVersion: target, ToVersion: d.FailedAttempt.Version, Release: w.release, Message: d.Message})
+	} else if comp.Status.Rollback {
 		// A requested rollback sticks: the revision it undoes is not re-applied until the spec changes.
 		comp.Status.FailedAttempt = &castwarev1.FailedAttempt{Reason: castwarev1.ReasonRolledBack, Version: latest.Version, ValuesHash: latest.ValuesHash,
 			Generation: comp.Generation, Message: fmt.Sprintf("rolled back from %s on request", latest.Version), Time: metav1.NewTime(r.now())}
-	}
+	} // else: a rollback that failed or was interrupted is taken again; what it undoes is recorded already
 	comp.Status.Rollback = false
 	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonRollingBack, d.Message)
+	// Persist the decision before Helm starts: an operator killed during the rollback must not lose which
+	// attempt failed (it would be applied again) or that a requested rollback was taken up (it would be taken
+	// again from the wrong revision). A copy is patched so the other status changes stay queued on comp.
+	if err := r.Client.Status().Patch(ctx, comp.DeepCopy(), client.MergeFrom(before)); err != nil {
+		return false, ctrl.Result{}, fmt.Errorf("record the rollback decision: %w", err)
+	}
 	r.event(comp, corev1.EventTypeNormal, "RollbackStarted", "Rollback", d.Message)
-	r.report(ctx, comp, Transition{Action: "ROLLBACK", Status: "PROGRESSING", FromVersion: current, ToVersion: helm.Summarize(st.LastGood).Version, Release: w.release, Message: d.Message})
+	r.report(ctx, comp, Transition{Action: "ROLLBACK", Status: "PROGRESSING", FromVersion: current, ToVersion: target, Release: w.release, Message: d.Message})
 	if _, err := r.Engine.Rollback(ctx, comp, w.release, d.RollbackTo); err != nil {
 		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonFailed, fmt.Sprintf("rollback to revision %d failed: %v", d.RollbackTo, err))
 		r.event(comp, corev1.EventTypeWarning, "RollbackFailed", "Rollback", err.Error())
@@ -560,6 +580,9 @@ func (r *ComponentReconciler) rollback(ctx context.Context, w *work, st *helm.St
 func (r *ComponentReconciler) apply(ctx context.Context, w *work, st *helm.State, d helm.Decision) (bool, ctrl.Result, error) {
 	comp := w.comp
 	current := comp.Status.CurrentVersion
+	if blocked, res, err := r.phaseBlocked(ctx, w); blocked { // a Phase 2 component waits for the extended permissions
+		return false, res, err
+	}
 	loaded, err := r.Charts.Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: comp.Spec.Version})
 	if err != nil {
 		msg := err.Error()
@@ -572,6 +595,9 @@ func (r *ComponentReconciler) apply(ctx context.Context, w *work, st *helm.State
 	}
 	req := helm.Request{Owner: comp, ReleaseName: w.release, Chart: loaded.Chart, Values: w.values,
 		Description: fmt.Sprintf("castware-operator: %s %s (generation %d)", w.chart, comp.Spec.Version, comp.Generation)}
+	if blocked, res := r.chartBlocked(ctx, w, loaded, req, d.Step == helm.StepUpgrade); blocked { // RBAC the operator cannot grant
+		return false, res, nil
+	}
 	action, reason, verb := "ENABLE", castwarev1.ReasonInstalling, "Install"
 	if d.Step == helm.StepUpgrade {
 		action, reason, verb = "UPDATE", castwarev1.ReasonUpgrading, "Upgrade"
@@ -756,10 +782,12 @@ func (r *ComponentReconciler) markDrift(key types.NamespacedName) {
 }
 
 func (r *ComponentReconciler) setAvailable(comp *castwarev1.Component, s metav1.ConditionStatus, reason, msg string) {
+	msg = redact.String(msg)
 	setCondition(&comp.Status.Conditions, comp.Generation, castwarev1.ConditionAvailable, s, reason, msg)
 }
 
 func (r *ComponentReconciler) setProgressing(comp *castwarev1.Component, s metav1.ConditionStatus, reason, msg string) {
+	msg = redact.String(msg)
 	setCondition(&comp.Status.Conditions, comp.Generation, castwarev1.ConditionProgressing, s, reason, msg)
 }
 
@@ -783,6 +811,7 @@ func (r *ComponentReconciler) event(comp *castwarev1.Component, typ, reason, act
 	if r.Recorder == nil {
 		return
 	}
+	note = redact.String(note)
 	if len(note) > 1000 {
 		note = note[:1000] + "…"
 	}
@@ -791,6 +820,7 @@ func (r *ComponentReconciler) event(comp *castwarev1.Component, typ, reason, act
 
 func (r *ComponentReconciler) report(ctx context.Context, comp *castwarev1.Component, t Transition) {
 	if r.Reporter != nil {
+		t.Message = redact.String(t.Message)
 		r.Reporter.ComponentTransition(ctx, comp, t)
 	}
 }
@@ -808,7 +838,11 @@ func (r *ComponentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		DeleteFunc: func(e event.DeleteEvent) bool { r.markDrift(componentKeyOf(e.Object)); return true },
 	}
 	toComponent := handler.EnqueueRequestsFromMapFunc(r.workloadToComponent)
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.PermissionWakeups != nil {
+		b = b.WatchesRawSource(source.Channel(r.PermissionWakeups, &handler.EnqueueRequestForObject{}))
+	}
+	return b.
 		Named("component").
 		For(&castwarev1.Component{}, builder.WithPredicates(componentChanged())).
 		Watches(&castwarev1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.clusterToComponents)).
@@ -864,43 +898,17 @@ func (r *ComponentReconciler) workloadToComponent(ctx context.Context, o client.
 	if rel == "" {
 		return nil
 	}
-	list := &castwarev1.ComponentList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, c := range list.Items {
-		if c.Status.ReleaseName == rel {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
-		}
-	}
-	return out
+	return componentsWhere(ctx, r.Client, o.GetNamespace(), func(c *castwarev1.Component) bool { return c.Status.ReleaseName == rel })
 }
 
 func (r *ComponentReconciler) clusterToComponents(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &castwarev1.ComponentList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, c := range list.Items {
-		if c.Spec.Cluster == o.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
-		}
-	}
-	return out
+	return componentsWhere(ctx, r.Client, o.GetNamespace(), func(c *castwarev1.Component) bool { return c.Spec.Cluster == o.GetName() })
 }
 
 func (r *ComponentReconciler) secretToComponents(ctx context.Context, o client.Object) []reconcile.Request {
-	clusters := &castwarev1.ClusterList{}
-	if err := r.Client.List(ctx, clusters, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
 	var out []reconcile.Request
-	for _, cl := range clusters.Items {
-		if cl.Spec.APIKeySecret == o.GetName() {
-			out = append(out, r.clusterToComponents(ctx, &cl)...)
-		}
+	for _, cl := range clustersWhere(ctx, r.Client, o.GetNamespace(), func(cl *castwarev1.Cluster) bool { return cl.Spec.APIKeySecret == o.GetName() }) {
+		out = append(out, componentsWhere(ctx, r.Client, cl.Namespace, func(c *castwarev1.Component) bool { return c.Spec.Cluster == cl.Name })...)
 	}
 	return out
 }

@@ -13,31 +13,54 @@ import (
 // Objects parses a rendered manifest into objects, in file order. Empty documents are skipped. Objects
 // without a namespace get defaultNS when they are namespaced kinds the engine inspects; others keep "".
 func Objects(manifest, defaultNS string) ([]*unstructured.Unstructured, error) {
-	docs := releaseutil.SplitManifests(manifest)
-	keys := sortedKeys(docs)
 	var out []*unstructured.Unstructured
-	for _, k := range keys {
+	err := eachDocument(manifest, func(_ string, m map[string]any) error {
+		u := &unstructured.Unstructured{Object: m}
+		if u.GetKind() == "" {
+			return nil
+		}
+		if u.GetNamespace() == "" && namespacedWorkload(u.GetKind()) {
+			u.SetNamespace(defaultNS)
+		}
+		out = append(out, u)
+		return nil
+	})
+	return out, err
+}
+
+// eachDocument calls fn with every non-empty YAML document of a manifest, decoded, in manifest order.
+func eachDocument(manifest string, fn func(key string, doc map[string]any) error) error {
+	docs := releaseutil.SplitManifests(manifest)
+	for _, k := range sortedKeys(docs) {
 		doc := docs[k]
 		if strings.TrimSpace(doc) == "" {
 			continue
 		}
 		m := map[string]any{}
 		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-			return nil, fmt.Errorf("parse manifest document %s: %w", k, err)
+			return fmt.Errorf("parse manifest document %s: %w", k, err)
 		}
 		if len(m) == 0 {
 			continue
 		}
-		u := &unstructured.Unstructured{Object: m}
-		if u.GetKind() == "" {
-			continue
+		if err := fn(k, m); err != nil {
+			return err
 		}
-		if u.GetNamespace() == "" && namespacedWorkload(u.GetKind()) {
-			u.SetNamespace(defaultNS)
-		}
-		out = append(out, u)
 	}
-	return out, nil
+	return nil
+}
+
+// ensureMap returns the map at keys inside m, creating missing levels.
+func ensureMap(m map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		next, _ := m[k].(map[string]any)
+		if next == nil {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	return m
 }
 
 // sortedKeys returns the keys of releaseutil.SplitManifests' result in manifest order.

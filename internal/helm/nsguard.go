@@ -88,16 +88,7 @@ func keepNamespacesInManifest(manifest string) (string, bool, error) {
 			return "", false, fmt.Errorf("parse manifest: %w", err)
 		}
 		if m["kind"] == "Namespace" && m["apiVersion"] == "v1" {
-			md, _ := m["metadata"].(map[string]any)
-			if md == nil {
-				md = map[string]any{}
-				m["metadata"] = md
-			}
-			ann, _ := md["annotations"].(map[string]any)
-			if ann == nil {
-				ann = map[string]any{}
-				md["annotations"] = ann
-			}
+			ann := ensureMap(m, "metadata", "annotations")
 			if ann[kube.ResourcePolicyAnno] != kube.KeepPolicy {
 				ann[kube.ResourcePolicyAnno] = kube.KeepPolicy
 				changed = true

@@ -3,10 +3,8 @@ package helm
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	"helm.sh/helm/v3/pkg/postrender"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	"sigs.k8s.io/yaml"
 )
 
@@ -21,40 +19,22 @@ var _ postrender.PostRenderer = labelRenderer{}
 
 // Run implements postrender.PostRenderer.
 func (r labelRenderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	docs := releaseutil.SplitManifests(in.String())
-	keys := sortedKeys(docs)
 	out := &bytes.Buffer{}
-	for _, k := range keys {
-		doc := docs[k]
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-			return nil, fmt.Errorf("post-render: parse %s: %w", k, err)
-		}
-		if len(m) == 0 {
-			continue
-		}
-		md, _ := m["metadata"].(map[string]any)
-		if md == nil {
-			md = map[string]any{}
-			m["metadata"] = md
-		}
-		lbls, _ := md["labels"].(map[string]any)
-		if lbls == nil {
-			lbls = map[string]any{}
-			md["labels"] = lbls
-		}
+	err := eachDocument(in.String(), func(k string, m map[string]any) error {
+		lbls := ensureMap(m, "metadata", "labels")
 		for lk, lv := range r.labels {
 			lbls[lk] = lv
 		}
 		b, err := yaml.Marshal(m)
 		if err != nil {
-			return nil, fmt.Errorf("post-render: encode %s: %w", k, err)
+			return fmt.Errorf("post-render: encode %s: %w", k, err)
 		}
 		out.WriteString("---\n")
 		out.Write(b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("post-render: %w", err)
 	}
 	return out, nil
 }
