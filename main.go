@@ -18,6 +18,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/console"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/operator"
+	"github.com/castware-operator/castware-operator/internal/redact"
 	"github.com/castware-operator/castware-operator/internal/removal"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 	"github.com/castware-operator/castware-operator/internal/subcmd"
@@ -52,7 +53,8 @@ func main() {
 	shipLogs := flag.Bool("ship-logs", os.Getenv("LOG_INGEST_ENABLED") != "false", "ship the operator's logs (info and above) to Cast AI once the cluster is registered (env LOG_INGEST_ENABLED)")
 	o.SelfUpgrade = selfupgrade.BindFlags(flag.CommandLine, os.Getenv)
 	operator.BindWebhookFlags(flag.CommandLine, os.Getenv, &o)
-	zopts := zap.Options{TimeEncoder: zapcore.ISO8601TimeEncoder}
+	// Every log line is scrubbed of the API keys the operator has read (internal/redact), at every level.
+	zopts := zap.Options{TimeEncoder: zapcore.ISO8601TimeEncoder, DestWriter: redact.Writer(os.Stderr)}
 	zopts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	if showVersion {
@@ -62,7 +64,7 @@ func main() {
 	logOpts := []zap.Opts{zap.UseFlagOptions(&zopts)}
 	if *shipLogs {
 		o.CastAI.Logs = console.NewLogSink(zapcore.InfoLevel)
-		logOpts = append(logOpts, zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, o.CastAI.Logs) })))
+		logOpts = append(logOpts, zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, redact.Core(o.CastAI.Logs)) })))
 	}
 	ctrl.SetLogger(zap.New(logOpts...))
 	if err := run(o, watchesFile); err != nil {

@@ -208,6 +208,9 @@ func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl
 		if resume, err = r.dropLegacyKeyEnv(ctx, wl, spec, rendered.Manifest); err != nil {
 			return true, ctrl.Result{}, err
 		}
+		if resume == nil && wl.Annotations[annotationTakeoverPaused] == "true" {
+			resume = r.resumeFunc(ctx, wl) // paused by a takeover that was interrupted before it could resume it
+		}
 	}
 	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, fmt.Sprintf("taking over %s as release %s (%s %s)", what, w.release, w.chart, comp.Spec.Version))
 	rel, err := r.Engine.Install(ctx, req)
@@ -240,6 +243,7 @@ func (r *ComponentReconciler) resumeTakeover(ctx context.Context, w *work, st *h
 	comp := w.comp
 	latest := st.Latest
 	s := helm.Summarize(latest)
+	interrupted := false
 	if s.Status.IsPending() {
 		if r.Engine.InFlight(comp, w.release) {
 			return true, ctrl.Result{RequeueAfter: 5 * time.Second}, nil
@@ -249,6 +253,7 @@ func (r *ComponentReconciler) resumeTakeover(ctx context.Context, w *work, st *h
 			return true, ctrl.Result{}, err
 		}
 		s.Description = fmt.Sprintf("interrupted while %s", s.Status)
+		interrupted = true
 	}
 	// Forget the records of the failed takeover (the objects stay): a retry installs again.
 	cfg, err := r.Engine.Config(ctx, comp)
@@ -259,6 +264,14 @@ func (r *ComponentReconciler) resumeTakeover(ctx context.Context, w *work, st *h
 		if _, err := cfg.Releases.Delete(h.Name, h.Version); err != nil {
 			return true, ctrl.Result{}, fmt.Errorf("forget failed takeover revision %d of %s: %w", h.Version, h.Name, err)
 		}
+	}
+	if interrupted {
+		// An operator killed during the install says nothing about the takeover (its dry run passed): take
+		// the installation over again rather than leave it to the user.
+		msg := fmt.Sprintf("the takeover install of release %s was interrupted (revision %d was %s); taking the installation over again", w.release, s.Number, s.Status)
+		r.event(comp, corev1.EventTypeWarning, castwarev1.ReasonReleaseRecovered, "Adopt", msg)
+		r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, msg)
+		return true, ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	return r.failAdoption(ctx, w, fmt.Sprintf("the takeover install of release %s failed after its dry run passed: %s", w.release, s.Description),
 		"check the workload and correct the cause", true)
@@ -352,23 +365,42 @@ func (r *ComponentReconciler) dropLegacyKeyEnv(ctx context.Context, wl *migratio
 	}
 	paused := wl.Kind == "Deployment"
 	if paused {
-		ops = append(ops, map[string]any{"op": "add", "path": "/spec/paused", "value": true})
+		// Paused (and marked, so a takeover interrupted before it resumes is resumed by the next one) first.
+		pause, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annotationTakeoverPaused: "true"}},
+			"spec": map[string]any{"paused": true}})
+		d := &appsv1.Deployment{}
+		d.Namespace, d.Name = wl.Namespace, wl.Name
+		if err := r.Client.Patch(ctx, d, client.RawPatch(types.MergePatchType, pause)); err != nil {
+			return nil, fmt.Errorf("pause %s for the takeover: %w", wl.Ref(), err)
+		}
 	}
 	raw, _ := json.Marshal(ops)
 	if err := r.Client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
+		if paused {
+			r.resumeFunc(ctx, wl)()
+		}
 		return nil, fmt.Errorf("remove the legacy API_KEY variable from %s: %w", wl.Ref(), err)
 	}
 	if !paused {
 		return nil, nil
 	}
+	return r.resumeFunc(ctx, wl), nil
+}
+
+// annotationTakeoverPaused marks a Deployment a takeover paused.
+const annotationTakeoverPaused = "castware.cast.ai/takeover-paused"
+
+// resumeFunc returns a function that unpauses a Deployment a takeover paused.
+func (r *ComponentReconciler) resumeFunc(ctx context.Context, wl *migration.Workload) func() {
 	return func() {
-		unpause, _ := json.Marshal(map[string]any{"spec": map[string]any{"paused": false}})
+		unpause, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{annotationTakeoverPaused: nil}},
+			"spec": map[string]any{"paused": false}})
 		d := &appsv1.Deployment{}
 		d.Namespace, d.Name = wl.Namespace, wl.Name
 		if err := r.Client.Patch(ctx, d, client.RawPatch(types.MergePatchType, unpause)); err != nil {
 			log.FromContext(ctx).Error(err, "resume Deployment after the takeover", "deployment", wl.Name)
 		}
-	}, nil
+	}
 }
 
 func newTyped(kind string) client.Object {

@@ -409,7 +409,7 @@ func (r *ComponentReconciler) execute(ctx context.Context, w *work, st *helm.Sta
 		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonCompleted, d.Message)
 		comp.Status.ObservedGeneration = comp.Generation
 		comp.Status.FailedAttempt = nil
-		if rev := st.Latest.Version; comp.Status.LastReportedHelmRevision != rev {
+		if rev := st.Latest.Version; comp.Status.LastReportedHelmRevision != rev && !r.reportedMeanwhile(ctx, comp, rev) {
 			// A revision not reported yet: made by someone else (a manual `helm upgrade`), or its report was
 			// lost (the reporter records a revision only once Cast AI has it; duplicates are dropped there).
 			action, msg := "UPDATE", "Helm revision change detected"
@@ -534,6 +534,16 @@ func (r *ComponentReconciler) execute(ctx context.Context, w *work, st *helm.Sta
 		return r.apply(ctx, w, st, d)
 	}
 	return false, ctrl.Result{}, fmt.Errorf("unhandled step %s", d.Step)
+}
+
+// reportedMeanwhile reads the Component from the API server: the reporter may have recorded the revision
+// after the cache this reconcile read from (its own queue drops duplicates only until then).
+func (r *ComponentReconciler) reportedMeanwhile(ctx context.Context, comp *castwarev1.Component, rev int) bool {
+	fresh := &castwarev1.Component{}
+	if r.APIReader == nil || r.APIReader.Get(ctx, client.ObjectKeyFromObject(comp), fresh) != nil {
+		return false
+	}
+	return fresh.Status.LastReportedHelmRevision == rev
 }
 
 func (r *ComponentReconciler) rollback(ctx context.Context, w *work, st *helm.State, d helm.Decision) (bool, ctrl.Result, error) {

@@ -9,6 +9,9 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded is True when something needs attention although the resource may still work.
 	ConditionDegraded = "Degraded"
+	// ConditionExtendedPermissions (Clusters) is True when the operator holds the Phase 2 permissions; when False
+	// its message lists the missing rules and how to grant them.
+	ConditionExtendedPermissions = "ExtendedPermissions"
 )
 
 // Condition reasons. The documented operator's reasons are kept; the others are additions.
@@ -59,6 +62,11 @@ const (
 	ReasonReleaseRecovered = "ReleaseRecovered"
 	// ReasonMissingPermissions means the operator lacks RBAC rules the component's chart needs.
 	ReasonMissingPermissions = "MissingPermissions"
+	// ReasonPermissionsGranted means the operator holds the Phase 2 permissions (ExtendedPermissions=True).
+	ReasonPermissionsGranted = "Granted"
+	// ReasonPermissionsNotEnabled means extendedPermissions is not enabled: the operator chart's labelled
+	// bindings do not exist (ExtendedPermissions=False).
+	ReasonPermissionsNotEnabled = "NotEnabled"
 
 	// ReasonClusterReady means the Cluster's configuration is valid.
 	ReasonClusterReady = "ClusterIdAvailable"

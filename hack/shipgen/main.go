@@ -1,7 +1,7 @@
 // Command shipgen generates what the project ships from config/ (run by `make generate` and
 // `make bundle`; tests in test/packaging fail when its output is stale):
 //
-//	shipgen chart    the operator chart's RBAC templates and CRDs, and internal/permissions' rule sets
+//	shipgen chart    the operator chart's RBAC and webhook-configuration templates and CRDs, and internal/permissions' rule sets
 //	shipgen bundle   the OLM bundle (bundle/ and bundle.Dockerfile)
 //	shipgen validate [-dir bundle]   run the bundle validators (exit 1 on any error or warning)
 package main

@@ -52,6 +52,10 @@ type Options struct {
 	CheckInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// SecretPrecreated means someone else creates the Secret (the operator chart, as a release resource): it is
+	// never created here, only updated. A missing Secret is waited for, so a stopping operator cannot re-create
+	// one `helm uninstall` has just deleted.
+	SecretPrecreated bool
 }
 
 // ServiceDNSNames returns the names a Service is reached by from inside the cluster; the API server uses the
@@ -258,6 +262,10 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	sec := &corev1.Secret{}
 	exists := true
 	if err := m.client.Get(ctx, key, sec); apierrors.IsNotFound(err) {
+		if m.opts.SecretPrecreated {
+			m.log.Info("waiting for the certificate Secret to be created (it is pre-created by the chart)")
+			return now.Add(m.opts.CheckInterval), nil // its creation wakes the rotator
+		}
 		exists = false
 		sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "castware-operator"}}, Type: corev1.SecretTypeOpaque}

@@ -202,6 +202,30 @@ func TestPreCreatedEmptySecretIsFilled(t *testing.T) {
 	}
 }
 
+// TestPreCreatedSecretIsNeverCreated: with SecretPrecreated (the chart), a missing Secret is waited for, never
+// created, so a stopping operator cannot re-create one `helm uninstall` just deleted; once it exists it is filled.
+func TestPreCreatedSecretIsNeverCreated(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(webhookConfigs()...).Build()
+	opts := testOptions(clk)
+	opts.SecretPrecreated = true
+	m := newTestManager(t, c, opts)
+	next, err := m.Reconcile(context.Background())
+	if err != nil || !next.After(clk.Now()) {
+		t.Fatalf("Reconcile without the Secret: next %v, err %v", next, err)
+	}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: testNS, Name: testSecret}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the Secret was created (err %v)", err)
+	}
+	if err := c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testSecret}}); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, m)
+	if len(getSecret(t, c).Data[KeyCert]) == 0 {
+		t.Fatal("the pre-created Secret was not filled")
+	}
+}
+
 func TestServingCertificateRenewedAtTwoThirds(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(webhookConfigs()...).Build()

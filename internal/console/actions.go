@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -71,6 +72,8 @@ type pollLoop struct {
 	clusterID string
 	cancel    context.CancelFunc
 	done      chan struct{}
+	// keyOK is signalled when the Cluster's key was accepted again, ending a wait after a rejected key.
+	keyOK chan struct{}
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: only the leader polls.
@@ -121,17 +124,21 @@ func (p *Poller) Ensure(key types.NamespacedName, clusterID string) {
 		case <-l.done:
 		default:
 			if l.clusterID == clusterID {
+				select { // Ensure is called once the Cluster's key is accepted: a loop waiting on a rejected key goes on
+				case l.keyOK <- struct{}{}:
+				default:
+				}
 				return
 			}
 			l.cancel()
 		}
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
-	l := &pollLoop{clusterID: clusterID, cancel: cancel, done: make(chan struct{})}
+	l := &pollLoop{clusterID: clusterID, cancel: cancel, done: make(chan struct{}), keyOK: make(chan struct{}, 1)}
 	p.loops[key] = l
 	go func() {
 		defer close(l.done)
-		p.run(log.IntoContext(ctx, log.FromContext(p.ctx).WithName("console-actions").WithValues("cluster", key.String(), "clusterID", clusterID)), key, clusterID)
+		p.run(log.IntoContext(ctx, log.FromContext(p.ctx).WithName("console-actions").WithValues("cluster", key.String(), "clusterID", clusterID)), key, clusterID, l.keyOK)
 	}()
 }
 
@@ -160,9 +167,22 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID string) {
+// sleepUntil waits for d, or until wake is signalled; false when ctx ended.
+func sleepUntil(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-wake:
+	}
+	return true
+}
+
+func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID string, keyOK <-chan struct{}) {
 	logger := log.FromContext(ctx)
-	failures := 0
+	failures, ackFailures := 0, 0
 	for ctx.Err() == nil {
 		cl := &castwarev1.Cluster{}
 		if err := p.Client.Get(ctx, key, cl); err != nil {
@@ -198,10 +218,20 @@ func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID st
 			failures++
 			delay := backoff(failures, p.interval(), 5*time.Minute)
 			if errors.Is(err, ErrKeyNotLoaded) || castai.IsUnauthorized(err) {
+				// Until the Cluster's key is accepted again (the Secret changed), or a minute at most.
 				delay = time.Minute
+				select {
+				case <-keyOK: // a signal from before this failure is stale
+				default:
+				}
 				if castai.IsUnauthorized(err) && p.Wakeup != nil {
 					p.Wakeup(key)
 				}
+				logger.Info("polling console actions failed", "error", err.Error(), "retryIn", delay.String())
+				if !sleepUntil(ctx, delay, keyOK) {
+					return
+				}
+				continue
 			}
 			logger.Info("polling console actions failed", "error", err.Error(), "retryIn", delay.String())
 			if !sleep(ctx, delay) {
@@ -210,9 +240,26 @@ func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID st
 			continue
 		}
 		failures = 0
+		// Oldest first, whatever order they came in: the newest wish for a component is the one that stays.
+		sort.SliceStable(actions, func(i, j int) bool { return actions[i].CreateTime.Before(actions[j].CreateTime) })
+		unacked := 0
 		for i := range actions {
-			p.apply(ctx, key, clusterID, api, &actions[i])
+			if !p.apply(ctx, key, clusterID, api, &actions[i]) {
+				unacked++
+			}
 		}
+		if unacked > 0 {
+			// The API delivers an action until it is acknowledged: without a pause every poll would bring it
+			// back at once and the failing acknowledgement would be retried in a tight loop.
+			ackFailures++
+			delay := backoff(ackFailures, p.interval(), 5*time.Minute)
+			logger.Info("console actions not acknowledged; polling again later", "unacknowledged", unacked, "retryIn", delay.String())
+			if !sleep(ctx, delay) {
+				return
+			}
+			continue
+		}
+		ackFailures = 0
 		if len(actions) == 0 {
 			if waited := time.Since(start); waited < p.interval() {
 				// The API answered at once: it does not hold polls, so pace them.
@@ -224,13 +271,13 @@ func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID st
 	}
 }
 
-// apply applies one action once and acknowledges it.
-func (p *Poller) apply(ctx context.Context, key types.NamespacedName, clusterID string, api *castai.Client, a *castai.Action) {
+// apply applies one action once and acknowledges it; it reports whether the acknowledgement was delivered.
+func (p *Poller) apply(ctx context.Context, key types.NamespacedName, clusterID string, api *castai.Client, a *castai.Action) bool {
 	logger := log.FromContext(ctx).WithValues("action", a.ID, "kind", string(a.Kind()), "target", a.ComponentName())
 	cl := &castwarev1.Cluster{}
 	if err := p.APIReader.Get(ctx, key, cl); err != nil {
 		logger.Info("cannot read the cluster; the action is retried on the next poll", "error", err.Error())
-		return
+		return false
 	}
 	var actionErr error
 	if h := findHandled(cl, a.ID); h != nil {
@@ -247,16 +294,17 @@ func (p *Poller) apply(ctx context.Context, key types.NamespacedName, clusterID 
 		}
 		if err := p.recordHandled(ctx, key, a, actionErr, false); err != nil {
 			logger.Error(err, "cannot record the handled action; not acknowledging it so it is delivered again")
-			return
+			return false
 		}
 	}
 	if err := api.AckAction(ctx, clusterID, a.ID, actionErr); err != nil {
 		logger.Info("acknowledging the action failed; it will be delivered and acknowledged again", "error", err.Error())
-		return
+		return false
 	}
 	if err := p.recordHandled(ctx, key, a, actionErr, true); err != nil {
 		logger.V(1).Info("cannot record the acknowledgement", "error", err.Error())
 	}
+	return true
 }
 
 func findHandled(cl *castwarev1.Cluster, id string) *castwarev1.HandledAction {
@@ -308,6 +356,9 @@ func (p *Poller) handle(ctx context.Context, cl *castwarev1.Cluster, a *castai.A
 	if err := a.Validate(); err != nil {
 		return fmt.Errorf("invalid action: %w", err)
 	}
+	if err := p.superseded(ctx, cl, a); err != nil {
+		return err
+	}
 	switch a.Kind() {
 	case castai.ActionKindInstall:
 		return p.install(ctx, cl, a)
@@ -318,7 +369,7 @@ func (p *Poller) handle(ctx context.Context, cl *castwarev1.Cluster, a *castai.A
 			}
 			return p.SelfUpgrade.Start(ctx, cl, a.Upgrade.Version, a.ID)
 		}
-		return p.upgrade(ctx, cl, a.ID, a.Upgrade)
+		return p.upgrade(ctx, cl, a, a.Upgrade)
 	case castai.ActionKindRollback:
 		return p.rollback(ctx, cl, a)
 	case castai.ActionKindUninstall:
@@ -356,7 +407,7 @@ func (p *Poller) install(ctx context.Context, cl *castwarev1.Cluster, a *castai.
 		if !in.Upsert {
 			return fmt.Errorf("component %s already exists", in.Component)
 		}
-		return p.upgrade(ctx, cl, a.ID, in)
+		return p.upgrade(ctx, cl, a, in)
 	}
 	if !apierrors.IsNotFound(err) {
 		return err
@@ -370,7 +421,7 @@ func (p *Poller) install(ctx context.Context, cl *castwarev1.Cluster, a *castai.
 		return err
 	}
 	comp := &castwarev1.Component{
-		ObjectMeta: metav1.ObjectMeta{Name: in.Component, Namespace: cl.Namespace, Annotations: map[string]string{castwarev1.AnnotationActionID: a.ID}},
+		ObjectMeta: metav1.ObjectMeta{Name: in.Component, Namespace: cl.Namespace, Annotations: actionAnnotations(nil, a)},
 		Spec: castwarev1.ComponentSpec{Component: in.Component, Cluster: cl.Name, Enabled: true, Version: in.Version,
 			ReleaseName: firstNonEmpty(in.ReleaseName, releaseName)},
 	}
@@ -402,8 +453,45 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
+// annotationActionTime records the createTime of the console action whose change a Component's spec carries:
+// an action for the Component created before it (delivered late, or out of order) is superseded.
+const annotationActionTime = "castware.cast.ai/action-time"
+
+// actionAnnotations records action a on a Component's annotations (a nil map is allocated).
+func actionAnnotations(ann map[string]string, a *castai.Action) map[string]string {
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[castwarev1.AnnotationActionID] = a.ID
+	if a.CreateTime.IsZero() {
+		delete(ann, annotationActionTime)
+	} else {
+		ann[annotationActionTime] = a.CreateTime.UTC().Format(time.RFC3339Nano)
+	}
+	return ann
+}
+
+// superseded refuses an action created before the console action that last changed its Component: applied
+// now, it would undo a newer wish.
+func (p *Poller) superseded(ctx context.Context, cl *castwarev1.Cluster, a *castai.Action) error {
+	if a.CreateTime.IsZero() || a.ComponentName() == "" {
+		return nil
+	}
+	comp := &castwarev1.Component{}
+	if err := p.APIReader.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: a.ComponentName()}, comp); err != nil {
+		return nil // missing or unreadable: the action's own handling says so
+	}
+	last, err := time.Parse(time.RFC3339Nano, comp.Annotations[annotationActionTime])
+	if err != nil || !a.CreateTime.Before(last) || comp.Annotations[castwarev1.AnnotationActionID] == a.ID {
+		return nil
+	}
+	return fmt.Errorf("superseded: component %s was changed by console action %s, created at %s, after this action (created at %s); not applied",
+		a.ComponentName(), comp.Annotations[castwarev1.AnnotationActionID], last.Format(time.RFC3339), a.CreateTime.UTC().Format(time.RFC3339))
+}
+
 // upgrade moves a Component to a version and merges value overrides into its values.
-func (p *Poller) upgrade(ctx context.Context, cl *castwarev1.Cluster, actionID string, up *castai.ChartAction) error {
+func (p *Poller) upgrade(ctx context.Context, cl *castwarev1.Cluster, a *castai.Action, up *castai.ChartAction) error {
+	actionID := a.ID
 	key := types.NamespacedName{Namespace: cl.Namespace, Name: up.Component}
 	overrides, err := values.Unflatten(up.ValuesOverrides)
 	if err != nil {
@@ -456,10 +544,7 @@ func (p *Poller) upgrade(ctx context.Context, cl *castwarev1.Cluster, actionID s
 			return err
 		}
 		comp.Spec.Values = &apiextensionsv1.JSON{Raw: raw}
-		if comp.Annotations == nil {
-			comp.Annotations = map[string]string{}
-		}
-		comp.Annotations[castwarev1.AnnotationActionID] = actionID
+		comp.Annotations = actionAnnotations(comp.Annotations, a)
 		return p.Client.Patch(ctx, comp, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 	})
 }

@@ -81,6 +81,7 @@ type Engine struct {
 	session        string
 	now            func() time.Time
 	nsWriter       NamespaceWriter
+	renderCaps     capsCache // cluster Capabilities for Render (render.go)
 
 	inflight sync.Map // releaseKey → struct{}
 }

@@ -3,9 +3,11 @@ package helm
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -23,7 +25,14 @@ func (e *Engine) Rollback(ctx context.Context, owner client.Object, name string,
 	}
 	done := e.begin(owner, name)
 	defer done()
-	rb := action.NewRollback(ac.Config())
+	// Helm gives the new revision the labels of the target revision, so it would name whoever made the
+	// target (another process, or nobody for a helm CLI revision) as its author: a crash during the rollback
+	// would then be recovered only after the pending timeout. The revision is stamped with this session.
+	cfg := *ac.Config()
+	releases := *cfg.Releases
+	releases.Driver = sessionDriver{Driver: releases.Driver, session: e.session}
+	cfg.Releases = &releases
+	rb := action.NewRollback(&cfg)
 	rb.Version = toRevision
 	rb.MaxHistory = e.maxHistory
 	rb.Timeout = e.hookTimeout
@@ -36,4 +45,21 @@ func (e *Engine) Rollback(ctx context.Context, owner client.Object, name string,
 		return nil, fmt.Errorf("read %s after rollback: %w", name, err)
 	}
 	return rel, nil
+}
+
+// sessionDriver stamps the session on the pending-rollback record a rollback creates.
+type sessionDriver struct {
+	driver.Driver
+	session string
+}
+
+// Create implements driver.Driver.
+func (d sessionDriver) Create(key string, rls *release.Release) error {
+	if rls != nil && rls.Info != nil && rls.Info.Status == release.StatusPendingRollback {
+		labels := make(map[string]string, len(rls.Labels)+1)
+		maps.Copy(labels, rls.Labels) // shared with the target revision: never modified in place
+		labels[LabelSession] = d.session
+		rls.Labels = labels
+	}
+	return d.Driver.Create(key, rls)
 }

@@ -100,6 +100,21 @@ func NewState(hist []*release.Release) *State {
 	return st
 }
 
+// lastGood is the rollback target: the newest revision before the latest that was good, skipping revisions
+// holding the known failed attempt (a version rolled back from on request ran well once, yet rolling "back"
+// to it would undo the rollback).
+func lastGood(st *State, failed *Attempt) *release.Release {
+	if failed == nil || len(st.History) < 2 {
+		return st.LastGood
+	}
+	for _, r := range st.History[1:] {
+		if s := Summarize(r); isGood(r) && (s.Version != failed.Version || s.ValuesHash != failed.ValuesHash) {
+			return r
+		}
+	}
+	return nil
+}
+
 func isGood(r *release.Release) bool {
 	if r.Labels[LabelHealthy] == "true" {
 		return true
@@ -219,7 +234,7 @@ func Decide(want Want, obs Observed, p Policy) Decision {
 		st = &State{}
 	}
 	latest := Summarize(st.Latest)
-	good := Summarize(st.LastGood)
+	good := Summarize(lastGood(st, want.Failed))
 
 	if latest != nil && latest.Status.IsPending() {
 		if obs.InFlight {
@@ -227,10 +242,16 @@ func Decide(want Want, obs Observed, p Policy) Decision {
 		}
 		age := p.Now.Sub(latest.Deployed)
 		abandoned := latest.Session != "" && latest.Session != p.Session
-		if abandoned || age >= p.PendingTimeout {
+		// This process made it and is not running it (InFlight is false): its Helm action returned without
+		// recording the outcome (e.g. the API server went away before the final write). Nobody finishes it.
+		ours := latest.Session != "" && latest.Session == p.Session
+		if abandoned || ours || age >= p.PendingTimeout {
 			why := fmt.Sprintf("left %s %s ago", latest.Status, age.Round(time.Second))
 			if abandoned {
 				why = fmt.Sprintf("left %s by an operator process that no longer runs", latest.Status)
+			}
+			if ours {
+				why = fmt.Sprintf("left %s by an operation of this operator that ended without recording its outcome", latest.Status)
 			}
 			return Decision{Step: StepUnlock, Message: fmt.Sprintf("revision %d was %s; recovering it", latest.Number, why)}
 		}
@@ -260,6 +281,11 @@ func Decide(want Want, obs Observed, p Policy) Decision {
 	case release.StatusFailed:
 		attempt := &Attempt{Version: latest.Version, ValuesHash: latest.ValuesHash}
 		if good != nil {
+			if latest.Chart == good.Chart && latest.Version == good.Version && latest.ValuesHash == good.ValuesHash {
+				// It holds what the good revision holds: a rollback to it that failed or was interrupted, not an
+				// attempt at anything new. Roll back to it again; nothing is recorded as a failed attempt.
+				attempt = nil
+			}
 			return Decision{Step: StepRollback, RollbackTo: good.Number, FailedAttempt: attempt,
 				Message: fmt.Sprintf("revision %d (%s) failed: %s; rolling back to revision %d (%s)", latest.Number, latest.Version, latest.Description, good.Number, good.Version)}
 		}

@@ -21,6 +21,16 @@ func (e *Engine) Unlock(ctx context.Context, owner client.Object, rel *release.R
 	was := rel.Info.Status
 	rel.Info.Status = release.StatusFailed
 	rel.Info.Description = fmt.Sprintf("interrupted while %s; marked failed by castware-operator", was)
+	if was == release.StatusPendingRollback {
+		// A rollback revision records its target's manifest, but what runs is still the revision that was
+		// deployed when the rollback began (Helm supersedes it only when a rollback completes). Helm computes
+		// the changes of the next rollback from this revision's manifest: record the applied one, or fields and
+		// objects of the deployed revision that the target lacks would survive that rollback.
+		if dep, err := ac.Config().Releases.Deployed(rel.Name); err == nil && dep.Version < rel.Version {
+			rel.Manifest = dep.Manifest
+			rel.Info.Description += fmt.Sprintf(" (the objects of revision %d stayed applied)", dep.Version)
+		}
+	}
 	if err := ac.Config().Releases.Update(rel); err != nil {
 		return fmt.Errorf("unlock release %s revision %d: %w", rel.Name, rel.Version, err)
 	}

@@ -16,6 +16,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/redact"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 
@@ -258,6 +259,9 @@ func (d Detector) KeyMaterial(ctx context.Context, namespace string, f *Found) (
 				}
 			}
 		}
+	}
+	for _, k := range keys {
+		redact.Add(k) // scrubbed from every message and log line from now on
 	}
 	return keys, nil
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/memtrim"
 	"github.com/castware-operator/castware-operator/internal/migration"
+	"github.com/castware-operator/castware-operator/internal/permissions/access"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 	"github.com/castware-operator/castware-operator/internal/version"
 )
@@ -80,6 +81,8 @@ type Options struct {
 	SelfUpgrade *selfupgrade.Options
 	// Webhooks runs the admission webhook server (nil: none, the default; see webhooks.go).
 	Webhooks *WebhookOptions
+	// Permissions configures the Phase 2 detection and the RBAC check before installs (see permissions.go).
+	Permissions PermissionOptions
 }
 
 // CastAIOptions configure the conversation with the Cast AI API.
@@ -148,6 +151,11 @@ type Operator struct {
 	Webhooks webhook.Server
 	// WebhookCerts keeps the webhook serving certificate (nil unless the operator manages it).
 	WebhookCerts *certs.Manager
+	// PermissionDetector and PermissionGate check the operator's permissions (nil when disabled; permissions.go).
+	PermissionDetector *access.Detector
+	PermissionGate     *access.Gate
+
+	wakeups chan event.GenericEvent // asks for Cluster reconciles (clusterWakeups)
 }
 
 // NewScheme returns the scheme the operator uses.
@@ -231,6 +239,9 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("castware-operator"),
 		Catalog: opts.Catalog, Charts: src, Engine: engine, Env: opts.Env,
 	}
+	if err := op.connectPermissions(opts); err != nil {
+		return nil, err
+	}
 	if !opts.CastAI.Disabled {
 		if err := op.connectCastAI(opts); err != nil {
 			return nil, err
@@ -253,6 +264,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			return nil, err
 		}
 	}
+	op.wirePermissionChecks()
 	if err := op.Clusters.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up cluster controller: %w", err)
 	}
@@ -318,8 +330,7 @@ func (op *Operator) connectCastAI(opts Options) error {
 		Metadata: co.Metadata, OperatorNamespace: co.OperatorNamespace, OperatorRelease: release, Logs: co.Logs}
 	op.Reporter = console.NewReporter(&console.Reporter{Client: mgr.GetClient(), Writer: mgr.GetClient(), Conns: op.Conns, Engine: op.Engine, Catalog: opts.Catalog})
 	op.Clusters.Hooks = append([]controllers.ClusterHook{op.Registrar}, op.Clusters.Hooks...)
-	wakeups := make(chan event.GenericEvent, 16)
-	op.Clusters.Wakeups = wakeups
+	wakeups := op.clusterWakeups()
 	op.Poller.Wakeup = func(key types.NamespacedName) {
 		op.Registrar.Recheck(key)
 		cl := &castwarev1.Cluster{}

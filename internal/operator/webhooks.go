@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +49,8 @@ type WebhookOptions struct {
 	ServiceName string
 	// CertSecret is the Secret the certificates are kept in (default <release>-webhook-certs).
 	CertSecret string
+	// CertSecretExists means CertSecret is pre-created (the operator chart): it is updated, never created.
+	CertSecretExists bool
 	// MutatingConfiguration and ValidatingConfiguration receive the CA bundle
 	// (default <release>-mutating-webhook-configuration and <release>-validating-webhook-configuration).
 	MutatingConfiguration, ValidatingConfiguration string
@@ -57,7 +61,8 @@ type WebhookOptions struct {
 	// CAValidity, ServingValidity and CheckInterval tune rotation (defaults in internal/certs).
 	CAValidity, ServingValidity, CheckInterval time.Duration
 	// ExtendedPermissions answers whether the operator holds Phase 2 permissions in a namespace, from memory
-	// (default: status.extendedPermissions of the namespace's Clusters, read from the informer cache).
+	// (default: the operator's Phase 2 detector; with permission checks disabled, status.extendedPermissions of
+	// the namespace's Clusters, read from the informer cache).
 	ExtendedPermissions webhook.PermissionCheck
 }
 
@@ -95,6 +100,7 @@ func (op *Operator) connectWebhooks(opts Options) error {
 			IPAddresses:                   w.IPAddresses,
 			MutatingWebhookConfigurations: []string{w.MutatingConfiguration}, ValidatingWebhookConfigurations: []string{w.ValidatingConfiguration},
 			CAValidity: w.CAValidity, ServingValidity: w.ServingValidity, CheckInterval: w.CheckInterval,
+			SecretPrecreated: w.CertSecretExists,
 		})
 		if err != nil {
 			return err
@@ -111,12 +117,38 @@ func (op *Operator) connectWebhooks(opts Options) error {
 		}
 		op.WebhookCerts = cm
 	case CertModeExternal:
+		// The files may be empty at first (cert-manager fills a pre-mounted Secret): serve them once they hold a
+		// pair, ready only then, reloaded when they change.
+		dir := w.CertDir
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs") // controller-runtime's default, which OLM uses
+		}
+		fs := certs.NewFileSource(dir, 0)
+		srvOpts.TLSOpts = append(srvOpts.TLSOpts, func(c *tls.Config) { c.GetCertificate = fs.GetCertificate })
+		if err := mgr.Add(fs); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("webhook-certificate", fs.Checker); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("webhook certificate mode %q: want %s or %s", w.CertMode, CertModeOperator, CertModeExternal)
 	}
 	srv := ctrlwebhook.NewServer(srvOpts)
 	perms := w.ExtendedPermissions
-	if perms == nil {
+	switch {
+	case perms != nil:
+	case op.PermissionDetector != nil:
+		// From memory, as a webhook must: the detector's result, and until its first detection what the Clusters'
+		// status says (kept by the detector in an earlier run).
+		det, fromStatus := op.PermissionDetector, clusterStatusPermissions(mgr.GetCache())
+		perms = func(ctx context.Context, namespace string) bool {
+			if st, ok := det.Known(); ok {
+				return st.Extended
+			}
+			return fromStatus(ctx, namespace)
+		}
+	default:
 		perms = clusterStatusPermissions(mgr.GetCache())
 	}
 	webhook.Register(srv, mgr.GetScheme(), webhook.Config{Catalog: opts.Catalog, ExtendedPermissions: perms, Clusters: mgr.GetCache()})
@@ -183,6 +215,9 @@ func BindWebhookFlags(fs *flag.FlagSet, getenv func(string) string, o *Options) 
 		"operator: generate, rotate and inject the webhook certificates; external: serve tls.crt/tls.key from --webhook-cert-dir (cert-manager, OLM) (env WEBHOOK_CERT_MODE)")
 	fs.StringVar(&w.CertDir, "webhook-cert-dir", getenv("WEBHOOK_CERT_DIR"), "directory holding tls.crt and tls.key in external mode (env WEBHOOK_CERT_DIR; default controller-runtime's)")
 	fs.StringVar(&w.CertSecret, "webhook-cert-secret", getenv("CERTS_SECRET"), "Secret the operator keeps the webhook certificates in (env CERTS_SECRET; default <release>-webhook-certs)")
+	precreated, _ := strconv.ParseBool(getenv("WEBHOOK_CERT_SECRET_EXISTS"))
+	fs.BoolVar(&w.CertSecretExists, "webhook-cert-secret-exists", precreated,
+		"the certificate Secret is pre-created (the chart): update it, never create it (env WEBHOOK_CERT_SECRET_EXISTS)")
 	fs.StringVar(&w.ServiceName, "webhook-service", getenv("WEBHOOK_SERVICE_NAME"), "Service the API server calls the webhooks through (env WEBHOOK_SERVICE_NAME; default <release>-webhook-service)")
 	fs.StringVar(&w.MutatingConfiguration, "webhook-mutating-configuration", getenv("MUTATING_WEBHOOK_CONFIGURATION"),
 		"MutatingWebhookConfiguration to inject the CA bundle into (env MUTATING_WEBHOOK_CONFIGURATION; default <release>-mutating-webhook-configuration)")

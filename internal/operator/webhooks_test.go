@@ -18,17 +18,17 @@ func TestBindWebhookFlags(t *testing.T) {
 		{name: "off by default", enabled: false},
 		{name: "enabled by env, names from env", enabled: true,
 			env: map[string]string{"ENABLE_WEBHOOKS": "true", "WEBHOOK_PORT": "9555", "CERTS_SECRET": "my-certs", "WEBHOOK_SERVICE_NAME": "my-svc",
-				"WEBHOOK_CERT_MODE": "external", "WEBHOOK_EXTRA_DNS_NAMES": "a.example, b.example"},
+				"WEBHOOK_CERT_MODE": "external", "WEBHOOK_EXTRA_DNS_NAMES": "a.example, b.example", "WEBHOOK_CERT_SECRET_EXISTS": "true"},
 			check: func(t *testing.T, w *WebhookOptions) {
 				if w.Port != 9555 || w.CertSecret != "my-certs" || w.ServiceName != "my-svc" || w.CertMode != CertModeExternal ||
-					!slices.Equal(w.DNSNames, []string{"a.example", "b.example"}) {
+					!slices.Equal(w.DNSNames, []string{"a.example", "b.example"}) || !w.CertSecretExists {
 					t.Errorf("options %+v", *w)
 				}
 			}},
 		{name: "flag overrides env", env: map[string]string{"ENABLE_WEBHOOKS": "true"}, args: []string{"--enable-webhooks=false"}, enabled: false},
 		{name: "enabled by flag with defaults", args: []string{"--enable-webhooks", "--webhook-mutating-configuration=m"}, enabled: true,
 			check: func(t *testing.T, w *WebhookOptions) {
-				if w.Port != DefaultWebhookPort || w.CertMode != CertModeOperator || w.MutatingConfiguration != "m" || w.ServiceName != "" {
+				if w.Port != DefaultWebhookPort || w.CertMode != CertModeOperator || w.MutatingConfiguration != "m" || w.ServiceName != "" || w.CertSecretExists {
 					t.Errorf("options %+v", *w)
 				}
 			}},

@@ -83,6 +83,12 @@ func KustomizeBuild(root, dir string) ([]*unstructured.Unstructured, error) {
 
 // BundleFiles returns the OLM bundle generated from config/ (the kustomize install, the CRDs, the
 // samples, the hand-written CSV base) and the operator chart's version, keyed by path relative to root.
+//
+// The bundle carries no webhookdefinitions, on purpose: OLM's WebhookDescription has no matchConditions (and OLM
+// sets namespaceSelector itself), so the generated validating webhook (failurePolicy Fail) would also receive the
+// finalizer- and metadata-only updates that must never depend on the operator; with failurePolicy Ignore it
+// would validate nothing reliably. The controllers validate everything the webhooks do and report it as
+// conditions, so an OLM installation runs without webhooks (config/default includes none).
 func BundleFiles(root string) (map[string][]byte, error) {
 	version, appVersion, err := ChartVersions(root)
 	if err != nil {

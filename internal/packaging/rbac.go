@@ -204,8 +204,8 @@ func indent(y []byte, prefix string) []byte {
 	return out.Bytes()
 }
 
-// ChartFiles returns the chart files generated from config/: one RBAC template per rule set and the
-// chart's copies of the CRDs, keyed by path relative to root.
+// ChartFiles returns the chart files generated from config/: one RBAC template per rule set, the webhook
+// configurations and the chart's copies of the CRDs, keyed by path relative to root.
 func ChartFiles(root string) (map[string][]byte, error) {
 	sets, err := LoadRuleSets(root)
 	if err != nil {
@@ -238,6 +238,13 @@ func ChartFiles(root string) (map[string][]byte, error) {
 		return nil, err
 	}
 	out[GoRulesFile] = goRules
+	webhooks, err := chartWebhookFiles(root)
+	if err != nil {
+		return nil, err
+	}
+	for p, data := range webhooks {
+		out[p] = data
+	}
 	return out, nil
 }
 

@@ -52,6 +52,7 @@ type ChartServer struct {
 	down     bool
 	delay    time.Duration
 	requests map[string]int
+	extra    []*repo.ChartVersion // raw index entries (AddIndexEntry)
 }
 
 // ChartsDir is the directory holding the project's test charts (test/charts/<chart>/<version>/).
@@ -146,6 +147,19 @@ func (s *ChartServer) SetDelay(d time.Duration) {
 	s.delay = d
 }
 
+// AddIndexEntry lists a version of a chart in the index without an archive behind it (its download answers
+// 404). Versions are taken as written, so a test can serve what real repositories sometimes hold:
+// pre-releases, "latest", "1.x", "v2", empty strings.
+func (s *ChartServer) AddIndexEntry(name, version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extra = append(s.extra, &repo.ChartVersion{
+		Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: name, Version: version},
+		URLs:     []string{"charts/" + name + "-" + version + ".tgz"},
+		Digest:   strings.Repeat("0", 64),
+	})
+}
+
 // Requests returns how many requests hit paths containing sub.
 func (s *ChartServer) Requests(sub string) int {
 	s.mu.Lock()
@@ -231,6 +245,9 @@ func (s *ChartServer) index() ([]byte, error) {
 		}
 	}
 	idx.SortEntries()
+	for _, cv := range s.extra {
+		idx.Entries[cv.Name] = append(idx.Entries[cv.Name], cv)
+	}
 	return yaml.Marshal(idx)
 }
 

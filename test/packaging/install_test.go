@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -189,8 +191,9 @@ func runCRDHook(t *testing.T, e *testharness.Env, chartDir, rel, ns string, valu
 }
 
 // startOperator runs the operator in this process, as the chart's ServiceAccount (so only the RBAC the
-// chart grants applies), with the test catalog, until the returned stop is called.
-func startOperator(t *testing.T, e *testharness.Env, ns, sa string) (stop func()) {
+// chart grants applies), with the test catalog, until the returned stop is called. With webhooks it also
+// serves the admission webhooks and keeps their certificates in the chart's Secret and configurations.
+func startOperator(t *testing.T, e *testharness.Env, ns, sa string, webhooks *operator.WebhookOptions) (stop func()) {
 	t.Helper()
 	cat, err := catalog.Load(filepath.Join("testdata", "watches.yaml"))
 	if err != nil {
@@ -198,7 +201,8 @@ func startOperator(t *testing.T, e *testharness.Env, ns, sa string) (stop func()
 	}
 	op, err := operator.New(asServiceAccount(e.Config, ns, sa), operator.Options{
 		Namespace: ns, Catalog: cat, SkipControllerNameValidation: true, ReadyTimeout: time.Minute,
-		CastAI: operator.CastAIOptions{Disabled: true}, Migration: operator.MigrationOptions{Disabled: true},
+		CastAI: operator.CastAIOptions{Disabled: true, OperatorRelease: docsRelease}, Migration: operator.MigrationOptions{Disabled: true},
+		Webhooks: webhooks,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +333,13 @@ func TestChartLifecycle(t *testing.T) {
 
 	// The Terraform components chart: its pre-install check (run as the Job would, as its ServiceAccount
 	// with the documented RoleBinding) passes once the operator has a Ready pod, then the chart installs
-	// one Component per enabled entry, marked migration=terraform.
+	// one Component per enabled entry, marked migration=terraform, through the operator's admission webhooks.
+	// The operator's pod is simulated (kwok) and serves nothing: the operator runs in this process and serves
+	// the webhooks on loopback, and the chart's webhook configurations are pointed at it (webhook.url).
+	stopWebhooks, webhookPort := serveWebhooks(t, e, opSA)
+	waitCABundle(t, c, docsRelease+"-validating-webhook-configuration", docsRelease+"-mutating-webhook-configuration")
+	mustKube(t, e, 4*time.Minute, "helm", "upgrade", docsRelease, v1, "-n", docsNamespace, "--reuse-values", "--atomic", "--wait", "--timeout", "3m",
+		"--set", fmt.Sprintf("webhook.url=https://127.0.0.1:%d", webhookPort))
 	runCheckOperatorHook(t, e, "tf", docsNamespace)
 	mustKube(t, e, 3*time.Minute, "helm", "install", "tf", componentDir, "-n", docsNamespace, "--wait", "--timeout", "2m",
 		"--set", "components.spot-handler.enabled=false")
@@ -338,6 +348,7 @@ func TestChartLifecycle(t *testing.T) {
 		t.Errorf("components chart: %+v, %v", tfComp.Spec, err)
 	}
 	mustKube(t, e, 3*time.Minute, "helm", "uninstall", "tf", "-n", docsNamespace, "--wait", "--timeout", "2m")
+	stopWebhooks()
 
 	// 2. Re-running the install is idempotent: same resources, no error, the Cluster unchanged.
 	before := &castwarev1.Cluster{}
@@ -364,8 +375,17 @@ func TestChartLifecycle(t *testing.T) {
 	})
 	mustKube(t, e, 4*time.Minute, "helm", append(install, "--timeout", "3m")...)
 	assertPresent(t, c, named(&castwarev1.Cluster{}, docsNamespace, "castai"))
+	// Up to here nothing served the webhooks: the chart's own default Cluster and Components do not depend on
+	// them. The next commands change the default Cluster while no operator runs, which the validating webhook
+	// (failurePolicy Fail) would refuse: in this control plane they run with the webhooks off (DESIGN §5).
+	mustKube(t, e, 4*time.Minute, "helm", "upgrade", docsRelease, v1, "-n", docsNamespace, "--reuse-values", "--atomic", "--wait", "--timeout", "3m",
+		"--set", "webhook.enabled=false")
+	assertGone(t, c, named(&admissionregistrationv1.ValidatingWebhookConfiguration{}, "", docsRelease+"-validating-webhook-configuration"),
+		named(&admissionregistrationv1.MutatingWebhookConfiguration{}, "", docsRelease+"-mutating-webhook-configuration"),
+		named(&corev1.Secret{}, docsNamespace, docsRelease+"-webhook-certs"))
 	// The docs' "reinstall" command sets only the API key: the provider of the existing Cluster is kept.
-	mustKube(t, e, 4*time.Minute, "helm", append(docsCommand(t, docsReinstall, v1, "eks", dir, false), "--timeout", "3m", "--wait")...)
+	mustKube(t, e, 4*time.Minute, "helm", append(docsCommand(t, docsReinstall, v1, "eks", dir, false), "--timeout", "3m", "--wait",
+		"--set", "webhook.enabled=false")...)
 	if err := c.Get(ctx, client.ObjectKey{Namespace: docsNamespace, Name: "castai"}, after); err != nil || after.Spec.Provider != "eks" {
 		t.Fatalf("after the reinstall command: provider %q, err %v", after.Spec.Provider, err)
 	}
@@ -388,7 +408,28 @@ func TestChartLifecycle(t *testing.T) {
 		"--set", "defaultComponents.enabled=true", "--set", "defaultCluster.helmRepoURL="+srv.URL(),
 		"--set", "defaultCluster.cluster.clusterID="+testClusterID, "--set", "defaultComponents.components.castai-agent.version=0.2.0",
 		"--set", "defaultComponents.components.spot-handler.version=0.2.0")
-	stopOperator := startOperator(t, e, docsNamespace, opSA)
+	// The operator's pod is simulated (kwok): the operator runs in this process and serves the admission
+	// webhooks on loopback; the webhooks are on again, pointed at it (webhook.url). It keeps the certificate
+	// in the Secret the chart pre-created and injects its CA into the chart's configurations.
+	stopOperator, webhookPort := serveWebhooks(t, e, opSA)
+	mustKube(t, e, 4*time.Minute, "helm", "upgrade", docsRelease, v1, "-n", docsNamespace, "--reuse-values", "--atomic", "--wait", "--timeout", "3m",
+		"--set", "webhook.enabled=true", "--set", fmt.Sprintf("webhook.url=https://127.0.0.1:%d", webhookPort))
+	waitCABundle(t, c, docsRelease+"-validating-webhook-configuration", docsRelease+"-mutating-webhook-configuration")
+	// From now on every change of the default resources goes through the webhooks; an invalid one is refused.
+	cl := &castwarev1.Cluster{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: docsNamespace, Name: "castai"}, cl); err != nil {
+		t.Fatal(err)
+	}
+	bad := cl.DeepCopy()
+	bad.Spec.Provider = "gke"
+	if err := c.Patch(ctx, bad, client.MergeFrom(cl)); err == nil || !strings.Contains(err.Error(), "provider") ||
+		!strings.Contains(err.Error(), "admission webhook") {
+		t.Fatalf("changing the provider through the chart's webhook configuration: %v", err)
+	}
+	certs := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: docsNamespace, Name: docsRelease + "-webhook-certs"}, certs); err != nil || len(certs.Data["tls.crt"]) == 0 {
+		t.Fatalf("the chart's webhook Secret holds no certificate (err %v)", err)
+	}
 	waitComponentAvailable(t, c, docsNamespace, "castai-agent")
 	waitComponentAvailable(t, c, docsNamespace, "spot-handler")
 
@@ -447,7 +488,10 @@ func TestChartLifecycle(t *testing.T) {
 	assertGone(t, c, crdObjects()...)
 	assertGone(t, c, named(&appsv1.Deployment{}, docsNamespace, docsRelease), named(&rbacv1.ClusterRole{}, "", "castware-operator-phase1"),
 		named(&rbacv1.ClusterRole{}, "", "castware-operator-phase2"), named(&rbacv1.Role{}, "kube-system", "castware-operator-phase1"),
-		named(&rbacv1.Role{}, docsNamespace, "castware-operator-uninstall-guard"), named(&corev1.ServiceAccount{}, docsNamespace, opSA))
+		named(&rbacv1.Role{}, docsNamespace, "castware-operator-uninstall-guard"), named(&corev1.ServiceAccount{}, docsNamespace, opSA),
+		named(&corev1.Secret{}, docsNamespace, docsRelease+"-webhook-certs"), named(&corev1.Service{}, docsNamespace, docsRelease+"-webhook-service"),
+		named(&admissionregistrationv1.ValidatingWebhookConfiguration{}, "", docsRelease+"-validating-webhook-configuration"),
+		named(&admissionregistrationv1.MutatingWebhookConfiguration{}, "", docsRelease+"-mutating-webhook-configuration"))
 	// The components keep running, with the Secret they read.
 	assertPresent(t, c, named(&appsv1.Deployment{}, docsNamespace, "castai-agent"), named(&appsv1.DaemonSet{}, docsNamespace, "castai-spot-handler"),
 		named(&corev1.Secret{}, docsNamespace, "castware-api-key"), named(&corev1.Secret{}, docsNamespace, "sh.helm.release.v1.castai-agent.v1"))
@@ -457,7 +501,7 @@ func TestChartLifecycle(t *testing.T) {
 	mustKube(t, e, 4*time.Minute, "helm", append(docsCommand(t, docsInstall, v2, "eks", dir, false), "--timeout", "3m",
 		"--set", "defaultComponents.enabled=true", "--set", "defaultCluster.helmRepoURL="+srv.URL(), "--set", "defaultCluster.cluster.clusterID="+testClusterID,
 		"--set", "defaultComponents.components.castai-agent.version=0.2.0", "--set", "defaultComponents.components.spot-handler.version=0.2.0")...)
-	stopOperator = startOperator(t, e, docsNamespace, opSA)
+	stopOperator = startOperator(t, e, docsNamespace, opSA, nil)
 	waitComponentAvailable(t, c, docsNamespace, "castai-agent")
 	comp := &castwarev1.Component{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: docsNamespace, Name: "castai-agent"}, comp); err != nil || len(comp.Finalizers) == 0 {
@@ -525,6 +569,55 @@ func runCheckOperatorHook(t *testing.T, e *testharness.Env, rel, ns string) {
 	if err := subcmd.Run(ctx, args[0], bad, &out, getCfg); err == nil || !strings.Contains(err.Error(), "operator not ready") {
 		t.Errorf("check-operator for a missing Deployment: %v", err)
 	}
+}
+
+// serveWebhooks starts the operator in this process (see startOperator) serving the admission webhooks on a
+// free loopback port, with the certificate kept in the chart's pre-created Secret and its CA injected into the
+// chart's webhook configurations (waitCABundle). The configurations point at the Service of the (simulated) pod
+// until an upgrade with webhook.url=https://127.0.0.1:<port> points them at this operator.
+func serveWebhooks(t *testing.T, e *testharness.Env, sa string) (stop func(), port int) {
+	t.Helper()
+	port = freePort(t)
+	stop = startOperator(t, e, docsNamespace, sa, &operator.WebhookOptions{Host: "127.0.0.1", Port: port,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, CertSecretExists: true})
+	return stop, port
+}
+
+// freePort returns a free loopback port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitCABundle waits until every webhook of the named validating and mutating configurations carries a CA bundle.
+func waitCABundle(t *testing.T, c client.Client, validating, mutating string) {
+	t.Helper()
+	eventually(t, time.Minute, "CA bundle injected into the chart's webhook configurations", func() error {
+		v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		if err := c.Get(context.Background(), client.ObjectKey{Name: validating}, v); err != nil {
+			return err
+		}
+		m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		if err := c.Get(context.Background(), client.ObjectKey{Name: mutating}, m); err != nil {
+			return err
+		}
+		for _, w := range v.Webhooks {
+			if len(w.ClientConfig.CABundle) == 0 {
+				return fmt.Errorf("validating webhook %s has no caBundle", w.Name)
+			}
+		}
+		for _, w := range m.Webhooks {
+			if len(w.ClientConfig.CABundle) == 0 {
+				return fmt.Errorf("mutating webhook %s has no caBundle", w.Name)
+			}
+		}
+		return nil
+	})
 }
 
 // hookRan reports whether Helm ran a hook of the release and it succeeded.

@@ -127,3 +127,41 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
 {{- end }}
+
+{{/*
+Admission webhooks (templates/webhook.yaml, the generated templates/webhook-configurations.yaml). Names
+derive from the release and are passed to the operator as environment variables.
+*/}}
+{{- define "castware-operator.webhookService" -}}
+{{ include "castware-operator.fullname" . }}-webhook-service
+{{- end }}
+
+{{/* The Secret holding the serving certificate: written by the operator, or by cert-manager in certManager mode. */}}
+{{- define "castware-operator.webhookSecret" -}}
+{{- if eq .Values.webhook.certMode "certManager" -}}
+{{ include "castware-operator.fullname" . }}-webhook-serving-cert
+{{- else -}}
+{{ include "castware-operator.fullname" . }}-webhook-certs
+{{- end }}
+{{- end }}
+
+{{/* Where the API server calls a webhook: the webhook Service, or webhook.url (an operator run outside the cluster). */}}
+{{- define "castware-operator.webhookClientConfig" -}}
+{{- if .root.Values.webhook.url -}}
+url: {{ printf "%s%s" (trimSuffix "/" .root.Values.webhook.url) .path | quote }}
+{{- else -}}
+service:
+  name: {{ include "castware-operator.webhookService" .root }}
+  namespace: {{ .root.Release.Namespace }}
+  path: {{ .path }}
+  port: 443
+{{- end }}
+{{- end }}
+
+{{/* Annotations of the webhook configurations: cert-manager's CA injection in certManager mode (never a caBundle in the template). */}}
+{{- define "castware-operator.webhookAnnotations" -}}
+{{- if eq .Values.webhook.certMode "certManager" -}}
+annotations:
+  cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "castware-operator.webhookSecret" . }}
+{{- end }}
+{{- end }}

@@ -344,6 +344,44 @@ func (s *Server) EnqueueAction(clusterID string, a castai.Action) string {
 	return a.ID
 }
 
+// EnqueueActions queues several actions at once, in the given order (so one poll delivers them together,
+// e.g. out of createTime order), and returns their IDs. Empty IDs and zero CreateTimes are filled as by
+// EnqueueAction.
+func (s *Server) EnqueueActions(clusterID string, actions ...castai.Action) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, len(actions))
+	for i, a := range actions {
+		if a.ID == "" {
+			a.ID = newUUID()
+		}
+		if a.CreateTime.IsZero() {
+			a.CreateTime = time.Now().UTC()
+		}
+		s.queues[clusterID] = append(s.queues[clusterID], a)
+		ids[i] = a.ID
+	}
+	close(s.wake)
+	s.wake = make(chan struct{})
+	return ids
+}
+
+// Redeliver queues an action that was already acknowledged again, as an API that lost the acknowledgement
+// would deliver it a second time. It reports false when the action was never acknowledged.
+func (s *Server) Redeliver(clusterID, actionID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.acks[clusterID] {
+		if a.ActionID == actionID {
+			s.queues[clusterID] = append(s.queues[clusterID], a.Action)
+			close(s.wake)
+			s.wake = make(chan struct{})
+			return true
+		}
+	}
+	return false
+}
+
 // PendingActions returns the unacknowledged actions of a cluster, oldest first.
 func (s *Server) PendingActions(clusterID string) []castai.Action {
 	s.mu.Lock()
