@@ -49,7 +49,6 @@ func main() {
 	flag.IntVar(&o.MaxHistory, "max-history", helm.DefaultMaxHistory, "revisions kept per release")
 	flag.DurationVar(&o.ChartIndexTTL, "chart-index-ttl", charts.DefaultIndexTTL, "how long a chart repository index is cached")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
-	flag.BoolVar(&o.TrimMemory, "trim-memory", true, "return the binary's start-up pages to the kernel once running (smaller resident set)")
 	shipLogs := flag.Bool("ship-logs", os.Getenv("LOG_INGEST_ENABLED") != "false", "ship the operator's logs (info and above) to Cast AI once the cluster is registered (env LOG_INGEST_ENABLED)")
 	o.SelfUpgrade = selfupgrade.BindFlags(flag.CommandLine, os.Getenv)
 	operator.BindWebhookFlags(flag.CommandLine, os.Getenv, &o)

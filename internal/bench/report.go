@@ -28,8 +28,10 @@ type Row struct {
 
 // MemoryPoint is the operator's memory at one cluster size.
 type MemoryPoint struct {
-	Pods   int     `json:"pods"`
-	RSSMB  float64 `json:"rssMiB"`
+	Pods  int     `json:"pods"`
+	RSSMB float64 `json:"rssMiB"`
+	// AnonMB is the anonymous part of RSS (Go heap, stacks, runtime): what grows with the cluster.
+	AnonMB float64 `json:"anonMiB"`
 	HeapMB float64 `json:"heapMiB"`
 }
 

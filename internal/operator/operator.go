@@ -34,7 +34,6 @@ import (
 	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/console"
 	"github.com/castware-operator/castware-operator/internal/helm"
-	"github.com/castware-operator/castware-operator/internal/memtrim"
 	"github.com/castware-operator/castware-operator/internal/migration"
 	"github.com/castware-operator/castware-operator/internal/permissions/access"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
@@ -71,8 +70,6 @@ type Options struct {
 	Env func(string) string
 	// SkipControllerNameValidation allows several operators in one process (tests run one per namespace).
 	SkipControllerNameValidation bool
-	// TrimMemory returns the binary's start-up pages to the kernel once running (see internal/memtrim).
-	TrimMemory bool
 	// CastAI configures the conversation with the Cast AI API.
 	CastAI CastAIOptions
 	// Migration configures the adoption of components installed without the operator (see migration.go).
@@ -274,12 +271,6 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if opts.Webhooks != nil {
 		if err := op.connectWebhooks(opts); err != nil {
 			return nil, fmt.Errorf("set up webhooks: %w", err)
-		}
-	}
-	if opts.TrimMemory {
-		logger := ctrl.Log.WithName("memtrim")
-		if err := mgr.Add(memtrim.Runnable{Log: func(msg string, kv ...any) { logger.V(1).Info(msg, kv...) }}); err != nil {
-			return nil, err
 		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
