@@ -134,11 +134,22 @@ func Unflatten(flat map[string]string) (map[string]any, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	seen := make(map[string]string, len(keys)) // canonical path -> the key naming it
 	for _, k := range keys {
 		parts, err := SplitPath(k)
 		if err != nil {
 			return nil, fmt.Errorf("valuesOverrides: %w", err)
 		}
+		canonical := make([]string, len(parts))
+		for i, p := range parts {
+			canonical[i] = escapeKey(p)
+		}
+		c := strings.Join(canonical, ".")
+		if other, dup := seen[c]; dup {
+			// e.g. `a` and `ab`: an escape before anything but a dot changes nothing.
+			return nil, fmt.Errorf("valuesOverrides: %q and %q name the same value", other, k)
+		}
+		seen[c] = k
 		if len(parts) > MaxDepth {
 			return nil, fmt.Errorf("valuesOverrides: path %q nests deeper than %d levels", k, MaxDepth)
 		}

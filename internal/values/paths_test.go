@@ -153,3 +153,14 @@ func FuzzMerge(f *testing.F) {
 		}
 	})
 }
+
+// TestUnflattenSameValueTwice: two paths spelling the same key differently (a redundant escape) are a
+// conflict, not a silent last-one-wins (found by FuzzUnflatten).
+func TestUnflattenSameValueTwice(t *testing.T) {
+	if _, err := Unflatten(map[string]string{`\x`: "0", "x": "1"}); err == nil || !strings.Contains(err.Error(), "same value") {
+		t.Fatalf("Unflatten = %v, want a conflict", err)
+	}
+	if out, err := Unflatten(map[string]string{`a\.b`: "1", "a.b": "2"}); err != nil || len(out) != 2 {
+		t.Fatalf("an escaped dot is another key: %v %v", out, err)
+	}
+}

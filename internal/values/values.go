@@ -17,7 +17,9 @@ const MaxDepth = 64
 
 // Merge returns a new map holding base deep-merged with each overlay in order: later overlays win,
 // nested maps are merged key by key, any other value (lists included) is replaced whole.
-// A nil value in an overlay deletes the key, as in Helm. Inputs are not modified.
+// A nil value in an overlay deletes the key, as in Helm; a nil that is already there (an overlay's subtree
+// copied with its nils, which Helm then applies to the chart's defaults) is kept, so merging the same
+// overlay again changes nothing. Inputs are not modified.
 func Merge(base map[string]any, overlays ...map[string]any) map[string]any {
 	out := Copy(base)
 	if out == nil {
@@ -32,7 +34,9 @@ func Merge(base map[string]any, overlays ...map[string]any) map[string]any {
 func mergeInto(dst, src map[string]any) {
 	for k, v := range src {
 		if v == nil {
-			delete(dst, k)
+			if cur, ok := dst[k]; !ok || cur != nil {
+				delete(dst, k)
+			}
 			continue
 		}
 		sm, srcIsMap := v.(map[string]any)

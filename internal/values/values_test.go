@@ -106,3 +106,17 @@ func TestPaths(t *testing.T) {
 		t.Fatalf("Paths = %v, want %v", got, want)
 	}
 }
+
+// TestMergeIdempotentWithNils: an overlay whose new subtree holds nils (kept, for Helm to apply to the
+// chart's defaults) merged a second time gives the same result (found by FuzzMerge's seed corpus).
+func TestMergeIdempotentWithNils(t *testing.T) {
+	base := map[string]any{"a": nil}
+	overlay := map[string]any{"a": map[string]any{"b": nil}, "c": map[string]any{}}
+	once := Merge(base, overlay)
+	if Hash(Merge(once, overlay)) != Hash(once) {
+		t.Fatalf("merging twice changed %v into %v", once, Merge(once, overlay))
+	}
+	if got := Merge(map[string]any{"a": 1.0}, map[string]any{"a": nil}); len(got) != 0 {
+		t.Fatalf("a nil overlay value must still delete a set key: %v", got)
+	}
+}
