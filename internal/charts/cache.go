@@ -38,6 +38,17 @@ func (c *metaCache[T]) store(key string, e *metaEntry[T]) {
 	c.items[key] = e
 }
 
+// expire makes the entry for key stale, so the next get refreshes it (the stale value stays as a fallback).
+func (c *metaCache[T]) expire(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		stale := *e
+		stale.fetched = time.Time{}
+		c.items[key] = &stale
+	}
+}
+
 // fetchFunc downloads fresh metadata; prev is the cached entry (possibly
 // stale, possibly nil) so that conditional requests can be made.
 type fetchFunc[T any] func(ctx context.Context, prev *metaEntry[T]) (*metaEntry[T], error)

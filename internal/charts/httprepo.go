@@ -52,6 +52,11 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 		return data, nil
 	})
 	if err != nil {
+		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrCorruptArchive) {
+			// The archive may have been republished (or the bad one replaced) since the index was read: read
+			// the index again on the next attempt instead of failing against a stale digest until its TTL ends.
+			l.indexes.expire("http:" + repoURL.String())
+		}
 		return nil, wrapErr(resolved, err)
 	}
 	ch, err := parseArchive(data, ref.Name, cv.Version)

@@ -13,8 +13,9 @@ const maxListedVersions = 5
 
 // selectVersion picks an element of versions. For want == "" it is the highest
 // semantic version without a pre-release part (entries that do not parse are
-// ignored; ties are broken by the lexically smallest string so the result does
-// not depend on order). Otherwise it is the first element equal to want, or
+// ignored; among equal versions one written in full, MAJOR.MINOR.PATCH as a
+// Component's spec.version must be, wins over a short form like "1.2", then the
+// lexically smallest string, so the result does not depend on order). Otherwise it is the first element equal to want, or
 // failing that the first one that is the same semantic version with the same
 // build metadata (so "v1.2.3" matches "1.2.3"). ok is false when nothing fits.
 func selectVersion(versions []string, want string) (idx int, ok bool) {
@@ -43,11 +44,18 @@ func selectVersion(versions []string, want string) (idx int, ok bool) {
 			continue
 		}
 		switch c := sv.Compare(best); {
-		case c > 0, c == 0 && v < versions[idx]:
+		case c > 0, c == 0 && fullVersion(v) && !fullVersion(versions[idx]),
+			c == 0 && fullVersion(v) == fullVersion(versions[idx]) && v < versions[idx]:
 			idx, best = i, sv
 		}
 	}
 	return idx, idx >= 0
+}
+
+// fullVersion reports whether v is written MAJOR.MINOR.PATCH (optionally after a "v"), not a short form.
+func fullVersion(v string) bool {
+	_, err := semver.StrictNewVersion(strings.TrimPrefix(v, "v"))
+	return err == nil
 }
 
 // sameVersion reports whether a and b name the same chart version: equal

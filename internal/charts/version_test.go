@@ -33,6 +33,8 @@ func TestSelectVersion(t *testing.T) {
 		{"latest empty", nil, "", ""},
 		{"latest tie break is order independent", []string{"v1.0.0", "1.0.0"}, "", "1.0.0"},
 		{"latest lenient versions", []string{"1.2", "1.1.9"}, "", "1.2"},
+		{"latest prefers the full form of a version", []string{"0.2", "0.2.0", "0.1.0"}, "", "0.2.0"},
+		{"latest prefers the full form whatever the order", []string{"0.2.0", "0.2"}, "", "0.2.0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
