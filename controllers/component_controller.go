@@ -345,6 +345,8 @@ func (r *ComponentReconciler) resolveLatest(ctx context.Context, w *work) (ctrl.
 	patch := client.MergeFrom(obj.DeepCopy())
 	obj.Spec.Version = v
 	if err := r.Client.Patch(ctx, obj, patch); err != nil {
+		msg := fmt.Sprintf("cannot set spec.version to %q, the latest version of %s: %v", v, w.chart, err)
+		r.setProgressing(w.comp, metav1.ConditionFalse, castwarev1.ReasonChartUnavailable, msg)
 		return ctrl.Result{}, fmt.Errorf("set spec.version to latest %s: %w", v, err)
 	}
 	w.comp.Spec.Version, w.comp.ResourceVersion, w.comp.Generation = obj.Spec.Version, obj.ResourceVersion, obj.Generation
