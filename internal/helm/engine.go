@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,10 @@ const (
 	LabelSession = "castware.cast.ai/session"
 	// LabelHealthy marks a revision whose workloads all became ready.
 	LabelHealthy = "castware.cast.ai/healthy"
+	// LabelRevision is the revision number the session and healthy labels were written for. Helm copies a
+	// revision's labels onto the next one (a `helm upgrade` from the CLI, any rollback), so those labels
+	// count only on the revision this one names (see SessionOf, HealthyOf).
+	LabelRevision = "castware.cast.ai/revision"
 	// LabelComponent is set on every rendered object: the name of the Component that owns the release.
 	LabelComponent = "castware.cast.ai/component"
 )
@@ -63,12 +68,6 @@ func WithSession(id string) Option { return func(e *Engine) { e.session = id } }
 // WithClock sets the clock (default time.Now); tests use it.
 func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
 
-// WithActionClientGetter replaces the action client getter (default: built from the rest config with
-// owner-reference injection disabled); tests and impersonation use it.
-func WithActionClientGetter(g helmclient.ActionClientGetter) Option {
-	return func(e *Engine) { e.getter = g }
-}
-
 // Engine runs Helm actions for component releases. It is safe for concurrent use on different releases.
 type Engine struct {
 	getter         helmclient.ActionClientGetter
@@ -106,17 +105,21 @@ func New(cfg *rest.Config, mapper meta.RESTMapper, reader, apiReader client.Read
 		_, _ = rand.Read(b)
 		e.session = hex.EncodeToString(b)
 	}
-	if e.getter == nil {
-		acg, err := helmclient.NewActionConfigGetter(cfg, mapper,
-			helmclient.StorageDriverMapper(helmclient.DefaultSecretsStorageDriver(helmclient.SecretsStorageDriverOpts{DisableOwnerRefInjection: true})))
-		if err != nil {
-			return nil, fmt.Errorf("helm action config: %w", err)
-		}
-		g, err := NewActionClientGetter(acg)
+	secrets := helmclient.DefaultSecretsStorageDriver(helmclient.SecretsStorageDriverOpts{DisableOwnerRefInjection: true})
+	// Every release record the engine creates is stamped with its session and revision (stamp.go).
+	stamped := func(ctx context.Context, obj client.Object, cfg *rest.Config) (driver.Driver, error) {
+		d, err := secrets(ctx, obj, cfg)
 		if err != nil {
 			return nil, err
 		}
-		e.getter = g
+		return stampDriver{Driver: d, session: e.session}, nil
+	}
+	acg, err := helmclient.NewActionConfigGetter(cfg, mapper, helmclient.StorageDriverMapper(stamped))
+	if err != nil {
+		return nil, fmt.Errorf("helm action config: %w", err)
+	}
+	if e.getter, err = NewActionClientGetter(acg); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -181,10 +184,6 @@ func (e *Engine) begin(owner client.Object, name string) func() {
 func (e *Engine) InFlight(owner client.Object, name string) bool {
 	_, ok := e.inflight.Load(releaseKey(owner, name))
 	return ok
-}
-
-func (e *Engine) newRevisionLabels() map[string]string {
-	return map[string]string{LabelSession: e.session, LabelHealthy: "null"}
 }
 
 // Config returns the raw Helm action configuration for a Component (for callers that need Helm actions

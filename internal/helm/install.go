@@ -19,8 +19,6 @@ func (e *Engine) Install(ctx context.Context, req Request) (*release.Release, er
 	defer done()
 	rel, err := ac.Install(req.ReleaseName, req.Owner.GetNamespace(), req.Chart, req.Values, func(i *action.Install) error {
 		i.Timeout = e.hookTimeout
-		i.Labels = e.newRevisionLabels()
-		delete(i.Labels, LabelHealthy) // "null" means delete only for upgrades
 		i.TakeOwnership = req.TakeOwnership
 		i.PostRenderer = labelRenderer{labels: map[string]string{LabelComponent: req.Owner.GetName()}}
 		i.Description = req.Description

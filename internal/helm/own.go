@@ -94,7 +94,6 @@ func (e *Engine) UpgradeRelease(ctx context.Context, req OwnUpgrade) (*release.R
 		u.ReuseValues = false
 		u.Wait = false
 		u.Atomic = false
-		u.Labels = e.newRevisionLabels()
 		u.Description = req.Description
 		if req.DryRun {
 			u.DryRun = true

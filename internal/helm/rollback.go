@@ -3,11 +3,9 @@ package helm
 import (
 	"context"
 	"fmt"
-	"maps"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -25,12 +23,19 @@ func (e *Engine) Rollback(ctx context.Context, owner client.Object, name string,
 	}
 	done := e.begin(owner, name)
 	defer done()
-	// Helm gives the new revision the labels of the target revision, so it would name whoever made the
-	// target (another process, or nobody for a helm CLI revision) as its author: a crash during the rollback
-	// would then be recovered only after the pending timeout. The revision is stamped with this session.
+	// Helm gives the new revision the labels of the target revision; the stamp names this session and
+	// this revision instead, and keeps the healthy mark only when the target itself was seen healthy.
 	cfg := *ac.Config()
 	releases := *cfg.Releases
-	releases.Driver = sessionDriver{Driver: releases.Driver, session: e.session}
+	base := releases.Driver
+	if sd, ok := base.(stampDriver); ok {
+		base = sd.Driver
+	}
+	target, err := releases.Get(name, toRevision)
+	if err != nil {
+		return nil, fmt.Errorf("read revision %d of %s: %w", toRevision, name, err)
+	}
+	releases.Driver = stampDriver{Driver: base, session: e.session, rollbackHealthy: HealthyOf(target)}
 	cfg.Releases = &releases
 	rb := action.NewRollback(&cfg)
 	rb.Version = toRevision
@@ -45,21 +50,4 @@ func (e *Engine) Rollback(ctx context.Context, owner client.Object, name string,
 		return nil, fmt.Errorf("read %s after rollback: %w", name, err)
 	}
 	return rel, nil
-}
-
-// sessionDriver stamps the session on the pending-rollback record a rollback creates.
-type sessionDriver struct {
-	driver.Driver
-	session string
-}
-
-// Create implements driver.Driver.
-func (d sessionDriver) Create(key string, rls *release.Release) error {
-	if rls != nil && rls.Info != nil && rls.Info.Status == release.StatusPendingRollback {
-		labels := make(map[string]string, len(rls.Labels)+1)
-		maps.Copy(labels, rls.Labels) // shared with the target revision: never modified in place
-		labels[LabelSession] = d.session
-		rls.Labels = labels
-	}
-	return d.Driver.Create(key, rls)
 }

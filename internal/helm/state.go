@@ -41,7 +41,7 @@ func Summarize(r *release.Release) *Revision {
 	if r == nil {
 		return nil
 	}
-	rev := &Revision{Number: r.Version, Session: r.Labels[LabelSession], Healthy: r.Labels[LabelHealthy] == "true"}
+	rev := &Revision{Number: r.Version, Session: SessionOf(r), Healthy: HealthyOf(r)}
 	if r.Info != nil {
 		rev.Status = r.Info.Status
 		rev.Deployed = r.Info.LastDeployed.Time
@@ -116,10 +116,10 @@ func lastGood(st *State, failed *Attempt) *release.Release {
 }
 
 func isGood(r *release.Release) bool {
-	if r.Labels[LabelHealthy] == "true" {
+	if HealthyOf(r) {
 		return true
 	}
-	if r.Labels[LabelSession] != "" {
+	if SessionOf(r) != "" {
 		return false // made by the operator but never seen healthy
 	}
 	if r.Info == nil {

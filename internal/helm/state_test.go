@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,12 @@ var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 type relOpt func(*release.Release)
 
-func healthy(r *release.Release) { r.Labels[LabelHealthy] = "true" }
-func session(s string) relOpt    { return func(r *release.Release) { r.Labels[LabelSession] = s } }
+// healthy and session write the labels as the engine does: stamped with the revision they belong to.
+func healthy(r *release.Release) { r.Labels[LabelHealthy] = "true"; stamp(r) }
+func session(s string) relOpt {
+	return func(r *release.Release) { r.Labels[LabelSession] = s; stamp(r) }
+}
+func stamp(r *release.Release) { r.Labels[LabelRevision] = strconv.Itoa(r.Version) }
 func deployedAt(d time.Duration) relOpt {
 	return func(r *release.Release) { r.Info.LastDeployed = helmtime.Time{Time: t0.Add(-d)} }
 }

@@ -3,6 +3,8 @@ package helm
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strconv"
 
 	"helm.sh/helm/v3/pkg/release"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,17 +41,21 @@ func (e *Engine) Unlock(ctx context.Context, owner client.Object, rel *release.R
 
 // MarkHealthy records on a revision that all its workloads became ready.
 func (e *Engine) MarkHealthy(ctx context.Context, owner client.Object, rel *release.Release) error {
-	if rel.Labels[LabelHealthy] == "true" {
+	if HealthyOf(rel) {
 		return nil
 	}
 	ac, err := e.client(ctx, owner)
 	if err != nil {
 		return err
 	}
-	if rel.Labels == nil {
-		rel.Labels = map[string]string{}
+	labels := make(map[string]string, len(rel.Labels)+2)
+	maps.Copy(labels, rel.Labels)
+	if SessionOf(rel) == "" {
+		delete(labels, LabelSession) // copied from an operator revision by someone else's upgrade
 	}
-	rel.Labels[LabelHealthy] = "true"
+	labels[LabelHealthy] = "true"
+	labels[LabelRevision] = strconv.Itoa(rel.Version)
+	rel.Labels = labels
 	if err := ac.Config().Releases.Update(rel); err != nil {
 		return fmt.Errorf("mark release %s revision %d healthy: %w", rel.Name, rel.Version, err)
 	}

@@ -32,7 +32,6 @@ func (e *Engine) Upgrade(ctx context.Context, req Request) (*release.Release, er
 		u.ResetValues = true
 		u.ReuseValues = false
 		u.CleanupOnFail = true
-		u.Labels = e.newRevisionLabels()
 		u.TakeOwnership = req.TakeOwnership
 		u.PostRenderer = labelRenderer{labels: map[string]string{LabelComponent: req.Owner.GetName()}}
 		u.Description = req.Description

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -236,6 +237,7 @@ func TestPendingReleaseRecovered(t *testing.T) {
 			stuck.Labels = map[string]string{}
 			if tc.session != "" {
 				stuck.Labels[helm.LabelSession] = tc.session
+				stuck.Labels[helm.LabelRevision] = strconv.Itoa(stuck.Version)
 			}
 			if err := env.SaveRelease(ctx, &stuck); err != nil {
 				t.Fatal(err)
