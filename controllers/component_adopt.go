@@ -69,7 +69,7 @@ func migrating(comp *castwarev1.Component) bool {
 }
 
 func (r *ComponentReconciler) detector() migration.Detector {
-	return migration.Detector{Reader: r.APIReader, Releases: migration.EngineReleases{Engine: r.Engine}}
+	return migration.Detector{Reader: r.APIReader, Releases: migration.EngineReleases{Engine: r.Engine}, OwnRelease: r.OwnRelease}
 }
 
 // adopt takes over an installation the operator did not make. done is true when the reconcile ends here.

@@ -134,6 +134,9 @@ type Detector struct {
 	Releases ReleaseReader
 	// Directory names releases and charts (optional; the catalog is the fallback).
 	Directory ComponentDirectory
+	// OwnRelease is the operator's own Helm release (optional): never an installation to adopt, whatever
+	// its chart renders.
+	OwnRelease string
 }
 
 // Names returns the release name and chart of a catalog entry: from the directory when it answers, else the catalog.
@@ -171,7 +174,7 @@ func (d Detector) Detect(ctx context.Context, namespace string, entry *catalog.E
 		return nil, err
 	}
 	if rel != nil {
-		if MadeByOperator(rel) || rel.Info == nil || rel.Info.Status == release.StatusUninstalled {
+		if MadeByOperator(rel) || d.own(rel.Name) || rel.Info == nil || rel.Info.Status == release.StatusUninstalled {
 			return nil, nil
 		}
 		f := d.fromRelease(entry, rel)
@@ -186,6 +189,9 @@ func (d Detector) Detect(ctx context.Context, namespace string, entry *catalog.E
 		return nil, err
 	}
 	if owner, ownerNS := w.ReleaseOwner(); owner != "" && (ownerNS == "" || ownerNS == namespace) {
+		if d.own(owner) {
+			return nil, nil
+		}
 		other, err := d.Releases.Release(ctx, namespace, owner)
 		if err != nil {
 			return nil, err
@@ -220,6 +226,9 @@ func (d Detector) Detect(ctx context.Context, namespace string, entry *catalog.E
 	}
 	return f, nil
 }
+
+// own reports whether a release is the operator's own.
+func (d Detector) own(release string) bool { return d.OwnRelease != "" && release == d.OwnRelease }
 
 func (d Detector) fromRelease(entry *catalog.Entry, rel *release.Release) *Found {
 	f := &Found{Entry: entry, Source: castwarev1.MigrationHelm, ReleaseName: rel.Name, Chart: entry.Chart, Release: rel}

@@ -85,7 +85,7 @@ func newScanner(t *testing.T, rels fakeReleases, objs ...client.Object) (*Scanne
 	t.Helper()
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).Build()
 	return &Scanner{Client: c, Reader: c, Catalog: testCatalog,
-		Detector: Detector{Reader: c, Releases: rels}, ClusterIDs: ClusterIDFinder{Reader: c}}, c
+		Detector: Detector{Reader: c, Releases: rels, OwnRelease: "castware-operator"}, ClusterIDs: ClusterIDFinder{Reader: c}}, c
 }
 
 func components(t *testing.T, c client.Client) map[string]castwarev1.ComponentSpec {
@@ -156,6 +156,12 @@ func TestScannerAdopts(t *testing.T) {
 				d.Annotations = map[string]string{AnnotationReleaseName: "castai", AnnotationReleaseNamespace: testNS}
 			})},
 			map[string]castwarev1.ComponentSpec{"castai-agent": {Component: "castai-agent", Cluster: "castai", Enabled: true, Version: "0.151.0", Migration: castwarev1.MigrationHelm, ReleaseName: "castai"}}, nil},
+		{"the operator's own release is never adopted, whatever its chart renders",
+			castwarev1.MigrationModeWrite, fakeReleases{"castware-operator": cliRelease("castware-operator", "castware-operator", "0.3.0", nil, nil)},
+			[]client.Object{agentDeployment(func(d *appsv1.Deployment) {
+				d.Annotations = map[string]string{AnnotationReleaseName: "castware-operator", AnnotationReleaseNamespace: testNS}
+			})},
+			map[string]castwarev1.ComponentSpec{}, nil},
 		{"YAML install rendered for another release name keeps it (selectors are immutable)", castwarev1.MigrationModeWrite, nil,
 			[]client.Object{agentDeployment(func(d *appsv1.Deployment) { d.Spec.Selector.MatchLabels[LabelInstance] = "agent" })},
 			map[string]castwarev1.ComponentSpec{"castai-agent": {Component: "castai-agent", Cluster: "castai", Enabled: true, Version: "0.153.2", Migration: castwarev1.MigrationYAML, ReleaseName: "agent"}}, nil},

@@ -34,7 +34,8 @@ func (op *Operator) connectMigration(opts Options) error {
 	mo := opts.Migration
 	op.Migration = &migration.Scanner{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Catalog: opts.Catalog,
-		Detector:    migration.Detector{Reader: mgr.GetAPIReader(), Releases: migration.EngineReleases{Engine: op.Engine}, Directory: mo.Directory},
+		Detector: migration.Detector{Reader: mgr.GetAPIReader(), Releases: migration.EngineReleases{Engine: op.Engine}, Directory: mo.Directory,
+			OwnRelease: opts.ownRelease()},
 		Permissions: mo.Permissions,
 		ClusterIDs:  migration.ClusterIDFinder{Reader: mgr.GetAPIReader(), Logs: migration.PodLogs{Client: cs}},
 		Charts:      op.Charts, Recorder: mgr.GetEventRecorder("castware-operator"),
@@ -42,4 +43,12 @@ func (op *Operator) connectMigration(opts Options) error {
 	}
 	op.Clusters.Hooks = append([]controllers.ClusterHook{op.Migration}, op.Clusters.Hooks...)
 	return nil
+}
+
+// ownRelease is the operator's own Helm release, when it knows it (the chart sets HELM_RELEASE_NAME).
+func (o Options) ownRelease() string {
+	if o.SelfUpgrade == nil {
+		return ""
+	}
+	return o.SelfUpgrade.ReleaseName
 }

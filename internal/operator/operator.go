@@ -234,7 +234,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	op.Clusters = &controllers.ClusterReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Catalog: opts.Catalog}
 	op.Components = &controllers.ComponentReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("castware-operator"),
-		Catalog: opts.Catalog, Charts: src, Engine: engine, Env: opts.Env,
+		Catalog: opts.Catalog, Charts: src, Engine: engine, Env: opts.Env, OwnRelease: opts.ownRelease(),
 	}
 	if err := op.connectPermissions(opts); err != nil {
 		return nil, err
