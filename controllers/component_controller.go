@@ -111,6 +111,8 @@ type ComponentReconciler struct {
 	PermissionWakeups <-chan event.GenericEvent
 	// Env looks up environment variables for catalog overrideValues (default os.Getenv).
 	Env func(string) string
+	// OwnRelease is the operator's own Helm release (optional): never adopted as a component.
+	OwnRelease string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
@@ -918,6 +920,17 @@ func (r *ComponentReconciler) clusterToComponents(ctx context.Context, o client.
 }
 
 func (r *ComponentReconciler) secretToComponents(ctx context.Context, o client.Object) []reconcile.Request {
+	if l := o.GetLabels(); l["owner"] == "helm" && l["name"] != "" {
+		// A Helm release record: a revision made, finished or relabelled by anyone (the helm CLI included) is
+		// looked at when it happens, not at the next periodic reconcile.
+		return componentsWhere(ctx, r.Client, o.GetNamespace(), func(c *castwarev1.Component) bool {
+			if c.Status.ReleaseName == l["name"] {
+				return true
+			}
+			entry, err := r.entryFor(c)
+			return err == nil && releaseName(c, entry) == l["name"]
+		})
+	}
 	var out []reconcile.Request
 	for _, cl := range clustersWhere(ctx, r.Client, o.GetNamespace(), func(cl *castwarev1.Cluster) bool { return cl.Spec.APIKeySecret == o.GetName() }) {
 		out = append(out, componentsWhere(ctx, r.Client, cl.Namespace, func(c *castwarev1.Component) bool { return c.Spec.Cluster == cl.Name })...)
