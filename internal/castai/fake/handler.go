@@ -1,6 +1,9 @@
 package fake
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,6 +48,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	keyValid := s.keys[key]
 	s.mu.Unlock()
 	faulted := false
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	digest := ""
+	if len(body) > 0 {
+		sum := sha256.Sum256(body)
+		digest = hex.EncodeToString(sum[:8])
+	}
 	defer func() {
 		status := rec.status
 		if status == 0 {
@@ -54,7 +64,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.calls = append(s.calls, Call{
 			Time: start, Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 			Status: status, Duration: time.Since(start), KeyValid: keyValid,
-			UserAgent: r.UserAgent(), Fault: faulted,
+			UserAgent: r.UserAgent(), Fault: faulted, BodyDigest: digest,
 		})
 		s.mu.Unlock()
 	}()

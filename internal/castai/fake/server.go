@@ -74,6 +74,9 @@ type Call struct {
 	UserAgent string
 	// Fault is true when an injected fault produced (or delayed) the answer.
 	Fault bool
+	// BodyDigest identifies the request body (hex of the first 8 bytes of its SHA-256; "" without a body):
+	// the retries of one call carry the same digest.
+	BodyDigest string
 }
 
 // Fault makes matching requests misbehave; faults are checked in order, before auth.
