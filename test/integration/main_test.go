@@ -18,7 +18,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -235,19 +234,10 @@ func getComponent(t *testing.T, ns, name string) *castwarev1.Component {
 
 // condition returns the condition of a Component, or an empty one.
 func condition(c *castwarev1.Component, typ string) metav1.Condition {
-	if cond := meta.FindStatusCondition(c.Status.Conditions, typ); cond != nil {
-		return *cond
-	}
-	return metav1.Condition{}
+	return testharness.Condition(c.Status.Conditions, typ)
 }
 
-func describe(c *castwarev1.Component) string {
-	var parts []string
-	for _, cond := range c.Status.Conditions {
-		parts = append(parts, fmt.Sprintf("%s=%s/%s: %s", cond.Type, cond.Status, cond.Reason, cond.Message))
-	}
-	return fmt.Sprintf("current=%q wanted=%q rev=%d [%s]", c.Status.CurrentVersion, c.Spec.Version, c.Status.Revision, strings.Join(parts, "; "))
-}
+func describe(c *castwarev1.Component) string { return testharness.Describe(c) }
 
 // waitAvailable waits until the Component is Available at version with nothing in progress.
 func waitAvailable(t *testing.T, ns, name, version string, timeout time.Duration) *castwarev1.Component {
@@ -258,11 +248,7 @@ func waitAvailable(t *testing.T, ns, name, version string, timeout time.Duration
 		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, c); err != nil {
 			return err
 		}
-		if c.Status.CurrentVersion == version && condition(c, castwarev1.ConditionAvailable).Status == metav1.ConditionTrue &&
-			condition(c, castwarev1.ConditionProgressing).Status == metav1.ConditionFalse && c.Status.ObservedGeneration == c.Generation {
-			return nil
-		}
-		return fmt.Errorf("%s", describe(c))
+		return testharness.AvailableAt(c, version)
 	})
 	return c
 }
