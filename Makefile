@@ -57,8 +57,29 @@ verify-fmt:
 ##@ Test
 
 .PHONY: test
-test: testbin chromium verify-fmt vet ## Build every tool it needs, then run every test (unit, envtest integration, generated-file check).
+test: testbin chromium verify-fmt vet ## Build every tool it needs, then run every test (unit, envtest integration, the fault-injection suite, generated-file check) and a short fuzz run.
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz-short
+
+# The fuzz targets (package:function). `go test` runs their committed seed corpora (testdata/fuzz/<target>)
+# like any test; fuzz-short fuzzes each for FUZZTIME.
+FUZZ_TARGETS := internal/values:FuzzMerge internal/values:FuzzUnflatten internal/castai:FuzzDecodeActions \
+                internal/castai:FuzzDecodeAPIError internal/charts:FuzzSelectVersion internal/migration:FuzzExtractWorkload
+FUZZTIME ?= 10s
+
+.PHONY: fuzz-short
+fuzz-short: ## Fuzz every fuzz target for FUZZTIME (default 10s); a failing input is written to the package's testdata/fuzz.
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		go test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime=$(FUZZTIME) -parallel=2; done
+
+.PHONY: test-faults
+test-faults: testbin fuzz-short ## The fault-injection suite (test/faults: the operator process killed, control-plane, API and chart faults, hostile input, drift) and the short fuzz run.
+	go test $(GO_TEST_FLAGS) -timeout 30m -v ./test/faults/
+
+.PHONY: reliability-doc
+reliability-doc: testbin ## Run the fault-injection suite and regenerate docs/reliability.md from what it observed.
+	CASTWARE_RELIABILITY_DOC=$(CURDIR)/docs/reliability.md go test $(GO_TEST_FLAGS) -timeout 30m ./test/faults/
 
 .PHONY: chromium
 chromium: ## Install Debian's chromium for the console page's browser test (when missing).
