@@ -107,6 +107,8 @@ type ComponentReconciler struct {
 	Facts FactsSource
 	// Permissions gates installs and upgrades on the operator's permissions (optional; component_permissions.go).
 	Permissions PermissionGate
+	// Upgrades asks Cast AI before a version change (optional; component_validate.go).
+	Upgrades UpgradeValidator
 	// PermissionWakeups delivers Components to look at again because the operator's permissions changed (optional).
 	PermissionWakeups <-chan event.GenericEvent
 	// Env looks up environment variables for catalog overrideValues (default os.Getenv).
@@ -597,6 +599,11 @@ func (r *ComponentReconciler) apply(ctx context.Context, w *work, st *helm.State
 	if blocked, res, err := r.phaseBlocked(ctx, w); blocked { // a Phase 2 component waits for the extended permissions
 		return false, res, err
 	}
+	if d.Step == helm.StepUpgrade {
+		if blocked, res, err := r.upgradeBlocked(ctx, w, st); blocked { // Cast AI refuses the new version
+			return false, res, err
+		}
+	}
 	loaded, err := r.Charts.Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: comp.Spec.Version})
 	if err != nil {
 		msg := err.Error()
@@ -699,8 +706,10 @@ func (r *ComponentReconciler) reconcileDelete(ctx context.Context, comp *castwar
 	if !controllerutil.ContainsFinalizer(comp, castwarev1.FinalizerCleanupHelm) {
 		return ctrl.Result{}, nil
 	}
+	// The finalizer is only ever added to an enabled Component: its release is uninstalled with it, also when
+	// it was disabled just before being deleted and the uninstall had not run yet.
 	orphan := comp.Labels[castwarev1.LabelDeleteCandidate] == "true" || comp.Annotations[AnnotationOrphan] == "true" || comp.Spec.Readonly
-	if !orphan && comp.Spec.Enabled {
+	if !orphan {
 		entry, err := r.entryFor(comp)
 		if err == nil {
 			name := releaseName(comp, entry)

@@ -62,6 +62,10 @@ const (
 	ReasonReleaseRecovered = "ReleaseRecovered"
 	// ReasonMissingPermissions means the operator lacks RBAC rules the component's chart needs.
 	ReasonMissingPermissions = "MissingPermissions"
+	// ReasonUpgradeBlocked means Cast AI refused the upgrade to spec.version (components:validateUpgrade).
+	ReasonUpgradeBlocked = "UpgradeBlocked"
+	// ReasonUpgradeNotValidated means Cast AI could not be asked whether the upgrade is allowed; it is retried.
+	ReasonUpgradeNotValidated = "UpgradeNotValidated"
 	// ReasonPermissionsGranted means the operator holds the Phase 2 permissions (ExtendedPermissions=True).
 	ReasonPermissionsGranted = "Granted"
 	// ReasonPermissionsNotEnabled means extendedPermissions is not enabled: the operator chart's labelled

@@ -33,3 +33,26 @@ func (l LatestVersions) LatestVersion(ctx context.Context, cl *castwarev1.Cluste
 	}
 	return l.Fallback.LatestVersion(ctx, cl, entry, repo)
 }
+
+// UpgradeValidation asks Cast AI whether a component may be upgraded (components:validateUpgrade), as the
+// documented operator does when a Component's version changes.
+type UpgradeValidation struct {
+	// Conns hands out API clients.
+	Conns *Connections
+}
+
+// ValidateUpgrade implements controllers.UpgradeValidator. A cluster not registered yet has nothing to ask.
+func (u UpgradeValidation) ValidateUpgrade(ctx context.Context, cl *castwarev1.Cluster, component, version string) (bool, string, error) {
+	if cl == nil || cl.Spec.Cluster == nil || cl.Spec.Cluster.ClusterID == "" {
+		return true, "", nil
+	}
+	api, err := u.Conns.For(cl)
+	if err != nil {
+		return false, "", err
+	}
+	res, err := api.ValidateUpgrade(ctx, cl.Spec.Cluster.ClusterID, component, version)
+	if err != nil {
+		return false, "", err
+	}
+	return res.Allowed, res.BlockReason, nil
+}

@@ -333,6 +333,7 @@ func (op *Operator) connectCastAI(opts Options) error {
 	}
 	op.Components.Reporter = op.Reporter
 	op.Components.Versions = console.LatestVersions{Conns: op.Conns, Fallback: controllers.RepoLatest{Charts: op.Charts}}
+	op.Components.Upgrades = console.UpgradeValidation{Conns: op.Conns}
 	if err := mgr.Add(op.Poller); err != nil {
 		return err
 	}

@@ -113,9 +113,28 @@ func TestConsoleRegistrationAndActions(t *testing.T) {
 		t.Fatalf("component created from the action: %+v", comp.ObjectMeta)
 	}
 
-	// upgrade with a value override
+	// upgrade with a value override, first refused by Cast AI's validateUpgrade: nothing changes until allowed
+	api.BlockUpgrade("castai-agent", "0.2.0", "the cluster's RBAC checksum does not match 0.2.0")
 	api.EnqueueAction(clusterID, castai.Action{Upgrade: &castai.ChartAction{Component: "castai-agent", Version: "0.2.0", ReleaseName: "castai-agent",
 		ValuesOverrides: map[string]string{"extra.team": "platform"}}})
+	eventually(t, 60*time.Second, "upgrade blocked by Cast AI", func() error {
+		c := getComponent(t, ns, "castai-agent")
+		p := condition(c, castwarev1.ConditionProgressing)
+		if c.Spec.Version != "0.2.0" || p.Status != metav1.ConditionFalse || p.Reason != castwarev1.ReasonUpgradeBlocked ||
+			!strings.Contains(p.Message, "RBAC checksum") || c.Status.CurrentVersion != "0.1.0" ||
+			condition(c, castwarev1.ConditionAvailable).Status != metav1.ConditionTrue {
+			return errf("%s", describe(c))
+		}
+		return nil
+	})
+	waitResult(t, api, clusterID, "blocked upgrade reported", func(r castai.ActionResult) bool {
+		return r.Name == "castai-agent" && r.Action == castai.ActionUpdate && r.Status == castai.StatusError && strings.Contains(r.Message, "RBAC checksum")
+	})
+	if h, _ := env.History(ctx, ns, "castai-agent"); len(h) != 1 {
+		t.Fatalf("a refused upgrade touched the release: %d revisions", len(h))
+	}
+	api.AllowUpgrades()
+	triggerReconcile(t, ns, "castai-agent")
 	waitAvailable(t, ns, "castai-agent", "0.2.0", 90*time.Second)
 	waitResult(t, api, clusterID, "upgrade reported OK", func(r castai.ActionResult) bool {
 		return r.Name == "castai-agent" && r.Action == castai.ActionUpdate && r.Status == castai.StatusOK && r.Version == "0.2.0" && r.CurrentVersion == "0.1.0"
