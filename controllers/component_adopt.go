@@ -40,6 +40,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/migration"
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // Migration reads (and a takeover patches) what runs in the operator's namespace, lists the Phase 2 bindings,
@@ -205,7 +206,7 @@ func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl
 	if wl != nil {
 		a.Workload, a.WorkloadUID = wl.Ref(), wl.UID
 		a.PreviousAPIKeySecret = previousKeySecret(ctx, r.APIReader, wl, spec, w.cluster)
-		if resume, err = r.dropLegacyKeyEnv(ctx, wl, spec, rendered.Manifest); err != nil {
+		if resume, err = r.rewireLegacyKeyEnv(ctx, wl, spec, rendered.Manifest, w.cluster.Spec.APIKeySecret); err != nil {
 			return true, ctrl.Result{}, err
 		}
 		if resume == nil && wl.Annotations[annotationTakeoverPaused] == "true" {
@@ -214,6 +215,12 @@ func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl
 	}
 	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, fmt.Sprintf("taking over %s as release %s (%s %s)", what, w.release, w.chart, comp.Spec.Version))
 	rel, err := r.Engine.Install(ctx, req)
+	if err == nil && wl != nil {
+		if derr := r.dropRewiredKeyEnv(ctx, wl, spec, rendered.Manifest, w.cluster.Spec.APIKeySecret); derr != nil {
+			// Harmless: the entry reads the same Secret as the chart's wiring. The next takeover check retries.
+			logger.Info("could not remove the rewired API_KEY variable after the takeover", "workload", what, "error", redact.Error(derr))
+		}
+	}
 	if resume != nil {
 		resume()
 	}
@@ -337,35 +344,24 @@ func (r *ComponentReconciler) keepSecret(ctx context.Context, namespace, name st
 	return nil
 }
 
-// dropLegacyKeyEnv removes an API_KEY env entry (literal or from a Secret) the chart does not render from the
-// workload's main container: it would win over the Cluster's Secret the chart wires in, and a take-ownership
-// patch removes nothing. A Deployment is paused meanwhile, so the removal and the takeover roll out once;
-// resume (nil when nothing was changed) unpauses it.
-func (r *ComponentReconciler) dropLegacyKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, manifest string) (func(), error) {
+// rewireLegacyKeyEnv points an API_KEY env entry the chart does not render (a literal key, or a reference to
+// a legacy Secret) at the Cluster's Secret before the takeover install. Such an entry wins over the envFrom
+// the chart renders, and a take-ownership patch removes nothing; pointing it at the Secret the chart wires in
+// drops the plaintext key at once and leaves the workload reading a valid key whatever becomes of the
+// install. dropRewiredKeyEnv removes the entry once the chart's wiring is in place. A Deployment is paused
+// meanwhile (and marked, so a takeover interrupted before it resumes is resumed by the next one), so the
+// rewiring, the install and the removal roll out once; resume (nil when nothing was changed) unpauses it.
+func (r *ComponentReconciler) rewireLegacyKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, manifest, secret string) (func(), error) {
 	c := wl.MainContainer(spec.Container)
 	i := migration.LegacyKeyEnv(c)
-	if i < 0 {
+	if i < 0 || readsKeyFrom(c.Env[i], secret) {
 		return nil, nil
 	}
 	if renders, err := migration.ManifestSetsEnv(manifest, migration.APIKeyEnv); err != nil || renders {
 		return nil, err
 	}
-	ci := 0
-	for j := range wl.Template.Spec.Containers {
-		if wl.Template.Spec.Containers[j].Name == c.Name {
-			ci = j
-		}
-	}
-	obj := newTyped(wl.Kind)
-	obj.SetNamespace(wl.Namespace)
-	obj.SetName(wl.Name)
-	ops := []map[string]any{
-		{"op": "test", "path": fmt.Sprintf("/spec/template/spec/containers/%d/env/%d/name", ci, i), "value": migration.APIKeyEnv},
-		{"op": "remove", "path": fmt.Sprintf("/spec/template/spec/containers/%d/env/%d", ci, i)},
-	}
 	paused := wl.Kind == "Deployment"
 	if paused {
-		// Paused (and marked, so a takeover interrupted before it resumes is resumed by the next one) first.
 		pause, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annotationTakeoverPaused: "true"}},
 			"spec": map[string]any{"paused": true}})
 		d := &appsv1.Deployment{}
@@ -374,17 +370,66 @@ func (r *ComponentReconciler) dropLegacyKeyEnv(ctx context.Context, wl *migratio
 			return nil, fmt.Errorf("pause %s for the takeover: %w", wl.Ref(), err)
 		}
 	}
-	raw, _ := json.Marshal(ops)
-	if err := r.Client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
+	rewired := corev1.EnvVar{Name: migration.APIKeyEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: migration.APIKeyEnv}}}
+	path := fmt.Sprintf("/spec/template/spec/containers/%d/env/%d", containerIndex(wl, c.Name), i)
+	if err := r.patchJSON(ctx, wl, []map[string]any{{"op": "test", "path": path + "/name", "value": migration.APIKeyEnv},
+		{"op": "replace", "path": path, "value": rewired}}); err != nil {
 		if paused {
 			r.resumeFunc(ctx, wl)()
 		}
-		return nil, fmt.Errorf("remove the legacy API_KEY variable from %s: %w", wl.Ref(), err)
+		return nil, fmt.Errorf("point the legacy API_KEY variable of %s at Secret %s: %w", wl.Ref(), secret, err)
 	}
 	if !paused {
 		return nil, nil
 	}
 	return r.resumeFunc(ctx, wl), nil
+}
+
+// dropRewiredKeyEnv removes the API_KEY entry rewireLegacyKeyEnv left (it reads the same Secret as the chart's
+// wiring, so it only duplicates it) once the takeover install succeeded.
+func (r *ComponentReconciler) dropRewiredKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, manifest, secret string) error {
+	if renders, err := migration.ManifestSetsEnv(manifest, migration.APIKeyEnv); err != nil || renders {
+		return err
+	}
+	cur, err := migration.GetWorkload(ctx, r.APIReader, wl.Kind, wl.Namespace, wl.Name)
+	if err != nil || cur == nil {
+		return err
+	}
+	c := cur.MainContainer(spec.Container)
+	i := migration.LegacyKeyEnv(c)
+	if i < 0 || !readsKeyFrom(c.Env[i], secret) {
+		return nil
+	}
+	path := fmt.Sprintf("/spec/template/spec/containers/%d/env/%d", containerIndex(cur, c.Name), i)
+	return r.patchJSON(ctx, cur, []map[string]any{{"op": "test", "path": path + "/name", "value": migration.APIKeyEnv}, {"op": "remove", "path": path}})
+}
+
+// readsKeyFrom reports whether an env entry takes API_KEY from the Secret named secret.
+func readsKeyFrom(e corev1.EnvVar, secret string) bool {
+	return e.Value == "" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
+		e.ValueFrom.SecretKeyRef.Name == secret && e.ValueFrom.SecretKeyRef.Key == migration.APIKeyEnv
+}
+
+func containerIndex(wl *migration.Workload, name string) int {
+	for j := range wl.Template.Spec.Containers {
+		if wl.Template.Spec.Containers[j].Name == name {
+			return j
+		}
+	}
+	return 0
+}
+
+// patchJSON applies a JSON patch to a workload.
+func (r *ComponentReconciler) patchJSON(ctx context.Context, wl *migration.Workload, ops []map[string]any) error {
+	obj := newTyped(wl.Kind)
+	obj.SetNamespace(wl.Namespace)
+	obj.SetName(wl.Name)
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	return r.Client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw))
 }
 
 // annotationTakeoverPaused marks a Deployment a takeover paused.

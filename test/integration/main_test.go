@@ -110,6 +110,20 @@ func startOperator(t *testing.T, ns string, opts ...opt) *operator.Operator {
 // startOperatorCtx runs an operator for ns until ctx ends or the test ends.
 func startOperatorCtx(t *testing.T, parent context.Context, ns string, opts ...opt) *operator.Operator {
 	t.Helper()
+	op, _ := runOperator(t, parent, ns, opts...)
+	return op
+}
+
+// stoppableOperator runs an operator for ns; stop ends it and returns once it has stopped.
+func stoppableOperator(t *testing.T, ns string, opts ...opt) (stop func()) {
+	t.Helper()
+	_, stop = runOperator(t, context.Background(), ns, opts...)
+	return stop
+}
+
+// runOperator runs an operator for ns until ctx ends, stop is called or the test ends.
+func runOperator(t *testing.T, parent context.Context, ns string, opts ...opt) (*operator.Operator, func()) {
+	t.Helper()
 	o := operator.Options{Namespace: ns, Catalog: testCatalog(t), SkipControllerNameValidation: true, ReadyTimeout: time.Minute,
 		Env: testEnvVars, CastAI: operator.CastAIOptions{PollInterval: 200 * time.Millisecond, LongPoll: time.Minute},
 		// Adopting what already runs is on only in the migration tests (withMigration), so a release a test
@@ -125,18 +139,22 @@ func startOperatorCtx(t *testing.T, parent context.Context, ns string, opts ...o
 	ctx, cancel := context.WithCancel(parent)
 	done := make(chan error, 1)
 	go func() { done <- op.Manager.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("operator stopped with error: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("operator stopped with error: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("operator did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("operator did not stop within 30s")
-		}
-	})
-	return op
+		})
+	}
+	t.Cleanup(stop)
+	return op, stop
 }
 
 // testEnvVars is the operator's environment in tests: EKS metadata comes from env, so no test ever

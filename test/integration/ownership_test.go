@@ -76,8 +76,7 @@ func TestReadonlyOnlyMirrors(t *testing.T) {
 func TestOperatorRemovalLeavesComponentsRunning(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	stopCtx, stop := context.WithCancel(context.Background())
-	startOperatorCtx(t, stopCtx, ns)
+	stopFirst := stoppableOperator(t, ns)
 	createCluster(t, ns)
 	for _, c := range []*castwarev1.Component{
 		newComponent(ns, "castai-agent", "castai-agent", "0.1.0", nil),
@@ -92,10 +91,15 @@ func TestOperatorRemovalLeavesComponentsRunning(t *testing.T) {
 	waitAvailable(t, ns, "spot-handler", "0.1.0", 90*time.Second)
 	waitAvailable(t, ns, "greeter", "1.0.0", 90*time.Second)
 
-	// Deleting one Component on its own uninstalls it.
+	// Deleting one Component on its own uninstalls it, also when it was disabled just before and the operator
+	// had not uninstalled it yet (it is stopped meanwhile).
+	stopFirst()
+	patchComponent(t, ns, "greeter", func(c *castwarev1.Component) { c.Spec.Enabled = false })
 	if err := k8s.Delete(ctx, getComponent(t, ns, "greeter")); err != nil {
 		t.Fatal(err)
 	}
+	stopCtx, stop := context.WithCancel(context.Background())
+	startOperatorCtx(t, stopCtx, ns)
 	eventually(t, 60*time.Second, "greeter uninstalled", func() error {
 		if h, err := env.History(ctx, ns, "greeter"); err != nil || len(h) != 0 {
 			return errf("release still there: %v", err)
