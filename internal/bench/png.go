@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// writeMemoryPNG draws RSS and Go heap against cluster size as a line chart.
+// writeMemoryPNG draws RSS, its anonymous part and the Go heap against cluster size as a line chart.
 func writeMemoryPNG(path string, points []MemoryPoint) error {
 	const w, h, left, right, top, bottom = 720, 420, 70, 20, 40, 50
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -19,6 +19,7 @@ func writeMemoryPNG(path string, points []MemoryPoint) error {
 	grid := color.RGBA{225, 225, 225, 255}
 	rssColor := color.RGBA{207, 34, 46, 255}
 	heapColor := color.RGBA{9, 105, 218, 255}
+	anonColor := color.RGBA{130, 80, 223, 255}
 	maxPods, maxMB := 1, 64.0
 	for _, p := range points {
 		maxPods = max(maxPods, p.Pods)
@@ -32,11 +33,13 @@ func writeMemoryPNG(path string, points []MemoryPoint) error {
 	}
 	target := color.RGBA{154, 103, 0, 255}
 	dashed(img, left, y(64), w-right, y(64), target)
-	text(img, w-right-150, y(64)-12, "64MIB TARGET", target)
+	text(img, left+8, y(64)-12, "64MIB TARGET", target)
 	line(img, left, top, left, h-bottom, axis)
 	line(img, left, h-bottom, w-right, h-bottom, axis)
 	for _, p := range points {
-		text(img, x(p.Pods)-16, h-bottom+10, fmt.Sprintf("%d", p.Pods), axis)
+		label := fmt.Sprintf("%d", p.Pods)
+		lx := min(x(p.Pods)-4*len(label), w-2-8*len(label)) // centred, kept inside the image
+		text(img, lx, h-bottom+10, label, axis)
 	}
 	text(img, w/2-40, h-18, "PODS IN CLUSTER", axis)
 	text(img, left, 12, "CASTWARE-OPERATOR MEMORY", axis)
@@ -50,11 +53,18 @@ func writeMemoryPNG(path string, points []MemoryPoint) error {
 		}
 	}
 	series(func(p MemoryPoint) float64 { return p.RSSMB }, rssColor)
+	series(func(p MemoryPoint) float64 { return p.AnonMB }, anonColor)
 	series(func(p MemoryPoint) float64 { return p.HeapMB }, heapColor)
-	square(img, w-200, 30, 4, rssColor)
-	text(img, w-190, 26, "RSS", rssColor)
-	square(img, w-130, 30, 4, heapColor)
-	text(img, w-120, 26, "GO HEAP", heapColor)
+	legend := []struct {
+		name string
+		c    color.RGBA
+	}{{"RSS", rssColor}, {"ANONYMOUS", anonColor}, {"GO HEAP", heapColor}}
+	lx := w - right - 290
+	for _, l := range legend {
+		square(img, lx, 16, 4, l.c)
+		text(img, lx+10, 12, l.name, l.c)
+		lx += 20 + 8*len(l.name)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
