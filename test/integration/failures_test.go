@@ -153,6 +153,44 @@ func TestBadInputLeavesTheReleaseUntouched(t *testing.T) {
 	patchComponent(t, ns, "castai-agent", func(c *castwarev1.Component) { c.Spec.Version = "0.2.0" })
 	triggerReconcile(t, ns, "castai-agent")
 	waitAvailable(t, ns, "castai-agent", "0.2.0", 90*time.Second)
+
+	// An install that fails before any release exists says so, and is retried with backoff until it works,
+	// with no change to the Component.
+	t.Cleanup(func() { charts.SetFault("test-daemonset", "0.1.0", testharness.FaultNone) })
+	charts.SetFault("test-daemonset", "0.1.0", testharness.FaultNotFound)
+	if err := k8s.Create(ctx, newComponent(ns, "spot-handler", "spot-handler", "0.1.0", nil)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "install failure surfaced", func() error {
+		c := getComponent(t, ns, "spot-handler")
+		if a, p := condition(c, castwarev1.ConditionAvailable), condition(c, castwarev1.ConditionProgressing); a.Reason != castwarev1.ReasonInstallFailed ||
+			p.Reason != castwarev1.ReasonChartUnavailable || !strings.Contains(p.Message, "404") {
+			return errf("%s", describe(c))
+		}
+		return nil
+	})
+	if h, err := env.History(ctx, ns, "castai-spot-handler"); err != nil || len(h) != 0 {
+		t.Fatalf("a release was recorded for an install that could not start: %d revisions (%v)", len(h), err)
+	}
+	// The "stuck in Connecting" troubleshooting view names what the Cluster waits for.
+	eventually(t, 30*time.Second, "cluster Connecting, waiting for spot-handler", func() error {
+		cl := getCluster(t, ns)
+		if p := clusterCondition(cl, castwarev1.ConditionProgressing); cl.Status.Phase != "Connecting" || !strings.Contains(p.Message, "spot-handler") {
+			return errf("phase %q, Progressing %+v", cl.Status.Phase, p)
+		}
+		return nil
+	})
+	generation := getComponent(t, ns, "spot-handler").Generation
+	charts.SetFault("test-daemonset", "0.1.0", testharness.FaultNone)
+	if c := waitAvailable(t, ns, "spot-handler", "0.1.0", 90*time.Second); c.Generation != generation {
+		t.Fatalf("the retry needed a change to the Component (generation %d -> %d)", generation, c.Generation)
+	}
+	eventually(t, 30*time.Second, "cluster Connected", func() error {
+		if cl := getCluster(t, ns); cl.Status.Phase != "Connected" {
+			return errf("phase %q", cl.Status.Phase)
+		}
+		return nil
+	})
 }
 
 // TestClusterWithoutSecret: a Cluster whose Secret is missing says so, and its Components wait.

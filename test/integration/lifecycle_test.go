@@ -84,6 +84,16 @@ func TestInstallUpgradeValuesRollback(t *testing.T) {
 			t.Fatalf("kubectl get components lacks %q:\n%s", want, out)
 		}
 	}
+	// Column by column, through the short names: NAME COMPONENT WANTED RUNNING AVAILABLE PROGRESSING AGE, and
+	// NAME PROVIDER CLUSTER-ID PHASE AVAILABLE AGE.
+	out, err = env.Kubectl(ctx, "get", "cwcomp", "castai-agent", "-n", ns, "--no-headers")
+	if f := strings.Fields(out); err != nil || len(f) != 7 || f[1] != "castai-agent" || f[2] != "0.1.0" || f[3] != "0.1.0" || f[4] != "True" || f[5] != "False" {
+		t.Fatalf("kubectl get cwcomp castai-agent (%v): %q", err, out)
+	}
+	out, err = env.Kubectl(ctx, "get", "cwcluster", "castai", "-n", ns, "--no-headers")
+	if f := strings.Fields(out); err != nil || len(f) != 6 || f[1] != "eks" || f[2] != testClusterID || f[4] != "True" {
+		t.Fatalf("kubectl get cwcluster castai (%v): %q", err, out)
+	}
 	out, err = env.Kubectl(ctx, "get", "castware", "-n", ns)
 	if err != nil || !strings.Contains(out, "cluster.castware.cast.ai/castai") || !strings.Contains(out, "component.castware.cast.ai/spot-handler") {
 		t.Fatalf("the castware category does not list both kinds (%v):\n%s", err, out)
@@ -176,6 +186,35 @@ func TestInstallUpgradeValuesRollback(t *testing.T) {
 	})
 	patchComponent(t, ns, "spot-handler", func(c *castwarev1.Component) { c.Spec.Enabled = true })
 	waitAvailable(t, ns, "spot-handler", "0.1.0", 60*time.Second)
+
+	// Every transition left an Event on its Component.
+	want := map[string][]string{
+		"castai-agent": {"InstallStarted", "Installed", "UpgradeStarted", "Upgraded", "UpgradeFailed", "RollbackStarted"},
+		"spot-handler": {"InstallStarted", "Installed", "Uninstalled"},
+	}
+	eventually(t, 30*time.Second, "an event for every transition", func() error {
+		evs := &corev1.EventList{}
+		if err := k8s.List(ctx, evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		seen := map[string]map[string]bool{}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Kind == "Component" {
+				if seen[e.InvolvedObject.Name] == nil {
+					seen[e.InvolvedObject.Name] = map[string]bool{}
+				}
+				seen[e.InvolvedObject.Name][e.Reason] = true
+			}
+		}
+		for name, reasons := range want {
+			for _, r := range reasons {
+				if !seen[name][r] {
+					return errf("no %s event on %s (seen %v)", r, name, seen[name])
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // TestNewCatalogEntry manages a chart no Go code knows about: only the catalog names it.
