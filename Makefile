@@ -115,8 +115,8 @@ demo: testbin ## Start a local control plane, a fake Cast AI API, the demo chart
 	go run ./cmd/castware-demo $(DEMO_FLAGS)
 
 .PHONY: build
-build: ## Build the operator binary into bin/.
-	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/castware-operator .
+build: ## Build the operator binary into bin/ (static, as the image ships it).
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/castware-operator .
 
 .PHONY: run
 run: build ## Run the operator against the cluster in $$KUBECONFIG (namespace: NAMESPACE, default castai-agent).
