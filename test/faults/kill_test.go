@@ -342,6 +342,8 @@ func TestKilledDuringRollbackToCLIRevision(t *testing.T) {
 		}
 		return nil
 	})
+	// The revision someone else made is reported to Cast AI (seen through the release records, not a periodic pass).
+	f.waitResult("hooked", castai.ActionUpdate, castai.StatusOK, 30*time.Second)
 	bad := gates(gateOpen, gateOpen, gate)
 	bad["neverReady"] = true
 	f.patchComponent("hooked", func(c *castwarev1.Component) { c.Spec.Version = "0.2.0"; c.Spec.Values = rawJSON(t, bad) })
