@@ -20,13 +20,8 @@ import (
 // closed gate; it returns the operator and the gate.
 func upgradeInFlight(t *testing.T, f *fixture) (*operatorProc, string) {
 	t.Helper()
-	f.createCluster()
 	// The default ready timeout: kube-controller-manager and kwok need a while after a restart of the API server.
-	op := f.start("op-1", []string{"--ready-timeout=5m"})
-	f.waitRegistered()
-	gate := "cp-" + f.ns
-	f.createComponent("hooked", "0.1.0", gates(gateOpen, gate, gateOpen))
-	f.waitAvailable("hooked", "0.1.0", 90*time.Second)
+	op, gate := f.runningHooked([]string{"--ready-timeout=5m"}, "cp", gateUpgrade)
 	f.patchComponent("hooked", func(c *castwarev1.Component) { c.Spec.Version = "0.2.0" })
 	f.waitLatest("hooked", release.StatusPendingUpgrade, time.Minute)
 	return op, gate

@@ -217,12 +217,26 @@ func tail(path string, n int) string {
 // eventually polls fn every 100 ms until it returns nil, failing the case after timeout with fn's last error.
 func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := testharness.Poll(ctx, 100*time.Millisecond, fn); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	testharness.Eventually(t, timeout, 100*time.Millisecond, what, fn)
 }
+
+// runningHooked creates the Cluster, starts operator op-1 with args, and installs hooked 0.1.0 with the given
+// hook gates (the gate name is prefix-<namespace>; see gates), waiting until it is Available. It returns the
+// operator and the gate, which stays closed until openGate.
+func (f *fixture) runningHooked(args []string, prefix string, g func(gate string) map[string]any) (*operatorProc, string) {
+	f.t.Helper()
+	f.createCluster()
+	op := f.start("op-1", args)
+	f.waitRegistered()
+	gate := prefix + "-" + f.ns
+	f.createComponent("hooked", "0.1.0", g(gate))
+	f.waitAvailable("hooked", "0.1.0", 90*time.Second)
+	return op, gate
+}
+
+// gateUpgrade and gateRollback hold Helm in the pre-upgrade or pre-rollback hook until gate opens.
+func gateUpgrade(gate string) map[string]any  { return gates(gateOpen, gate, gateOpen) }
+func gateRollback(gate string) map[string]any { return gates(gateOpen, gateOpen, gate) }
 
 // createComponent creates a Component named after its catalog component.
 func (f *fixture) createComponent(component, version string, vals map[string]any) {

@@ -59,12 +59,7 @@ func TestKilledDuringInstall(t *testing.T) {
 // back), and the component keeps running throughout.
 func TestKilledDuringUpgrade(t *testing.T) {
 	f := newFixture(t)
-	f.createCluster()
-	op := f.start("op-1", fastLease)
-	f.waitRegistered()
-	gate := "up-" + f.ns
-	f.createComponent("hooked", "0.1.0", gates(gateOpen, gate, gateOpen))
-	f.waitAvailable("hooked", "0.1.0", 90*time.Second)
+	op, gate := f.runningHooked(fastLease, "up", gateUpgrade)
 	f.patchComponent("hooked", func(c *castwarev1.Component) { c.Spec.Version = "0.2.0" })
 	pending := f.waitLatest("hooked", release.StatusPendingUpgrade, time.Minute)
 
@@ -107,13 +102,8 @@ func TestKilledDuringUpgrade(t *testing.T) {
 // try the failed version again, and reports the failure and the rollback once.
 func TestKilledDuringRollback(t *testing.T) {
 	f := newFixture(t)
-	f.createCluster()
 	args := append([]string{"--ready-timeout=8s"}, fastLease...)
-	op := f.start("op-1", args)
-	f.waitRegistered()
-	gate := "rb-" + f.ns
-	f.createComponent("hooked", "0.1.0", gates(gateOpen, gateOpen, gate))
-	f.waitAvailable("hooked", "0.1.0", 90*time.Second)
+	op, gate := f.runningHooked(args, "rb", gateRollback)
 	bad := gates(gateOpen, gateOpen, gate)
 	bad["neverReady"] = true
 	f.patchComponent("hooked", func(c *castwarev1.Component) { c.Spec.Version = "0.2.0"; c.Spec.Values = rawJSON(t, bad) })
@@ -155,12 +145,7 @@ func TestKilledDuringRollback(t *testing.T) {
 // reports the rollback once; the action is acknowledged once.
 func TestKilledDuringConsoleRollback(t *testing.T) {
 	f := newFixture(t)
-	f.createCluster()
-	op := f.start("op-1", fastLease)
-	f.waitRegistered()
-	gate := "crb-" + f.ns
-	f.createComponent("hooked", "0.1.0", gates(gateOpen, gateOpen, gate))
-	f.waitAvailable("hooked", "0.1.0", 90*time.Second)
+	op, gate := f.runningHooked(fastLease, "crb", gateRollback)
 	f.patchComponent("hooked", func(c *castwarev1.Component) { c.Spec.Version = "0.2.0" })
 	f.waitAvailable("hooked", "0.2.0", 90*time.Second)
 	id := f.api.EnqueueAction(clusterID, castai.Action{Rollback: &castai.ComponentTarget{Component: "hooked"}})
@@ -326,13 +311,8 @@ func TestKilledDuringSelfUpgrade(t *testing.T) {
 func TestKilledDuringRollbackToCLIRevision(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	f.createCluster()
 	args := append([]string{"--ready-timeout=8s"}, fastLease...)
-	op := f.start("op-1", args)
-	f.waitRegistered()
-	gate := "cli-" + f.ns
-	f.createComponent("hooked", "0.1.0", gates(gateOpen, gateOpen, gate))
-	f.waitAvailable("hooked", "0.1.0", 90*time.Second)
+	op, gate := f.runningHooked(args, "cli", gateRollback)
 	if out, err := env.Helm(ctx, "upgrade", "hooked", charts.URL()+"/charts/test-hooks-0.1.0.tgz", "-n", f.ns, "--reuse-values"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -216,8 +216,7 @@ func TestConsoleActionAppliedOnceAcrossRestart(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns)
 	api := fakeAPI(t, ns)
-	stop1, cancel1 := context.WithCancel(context.Background())
-	startOperatorCtx(t, stop1, ns)
+	stopFirst := stoppableOperator(t, ns)
 	eventually(t, 30*time.Second, "registered", func() error {
 		if _, ok := api.Cluster(testClusterID); !ok {
 			return errf("not yet")
@@ -236,7 +235,7 @@ func TestConsoleActionAppliedOnceAcrossRestart(t *testing.T) {
 		}
 		return errf("handled: %+v", cl.Status.HandledActions)
 	})
-	cancel1()
+	stopFirst() // returns once the first operator has stopped: the two never overlap
 	api.ClearFaults()
 	startOperator(t, ns)
 	eventually(t, 60*time.Second, "acked after restart", func() error {

@@ -136,24 +136,10 @@ func runOperator(t *testing.T, parent context.Context, ns string, opts ...opt) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(parent)
-	done := make(chan error, 1)
-	go func() { done <- op.Manager.Start(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("operator stopped with error: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("operator did not stop within 30s")
-			}
-		})
+	stop := testharness.RunManager(t, op.Manager)
+	if parent.Done() != nil {
+		go func() { <-parent.Done(); stop() }()
 	}
-	t.Cleanup(stop)
 	return op, stop
 }
 
@@ -234,11 +220,7 @@ func newComponent(ns, name, component, version string, vals map[string]any) *cas
 // eventually polls fn until it returns nil, failing the test after timeout with fn's last error.
 func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := testharness.Poll(ctx, 100*time.Millisecond, fn); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	testharness.Eventually(t, timeout, 100*time.Millisecond, what, fn)
 }
 
 func getComponent(t *testing.T, ns, name string) *castwarev1.Component {

@@ -76,20 +76,7 @@ func startOperatorAs(t *testing.T, cfg *rest.Config, ns, release string) *operat
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- op.Manager.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("operator stopped with error: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("operator did not stop within 30s")
-		}
-	})
+	testharness.RunManager(t, op.Manager)
 	return op
 }
 

@@ -207,27 +207,7 @@ func startOperator(t *testing.T, e *testharness.Env, ns, sa string, webhooks *op
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- op.Manager.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("operator stopped with error: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("operator did not stop within 30s")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return testharness.RunManager(t, op.Manager)
 }
 
 func waitComponentAvailable(t *testing.T, c client.Client, ns, name string) {

@@ -124,9 +124,5 @@ func ofKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unst
 // eventually polls fn until it returns nil, failing after timeout with fn's last error.
 func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := testharness.Poll(ctx, 200*time.Millisecond, fn); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	testharness.Eventually(t, timeout, 200*time.Millisecond, what, fn)
 }
