@@ -272,6 +272,39 @@ func TestMigrationAutoUpgrade(t *testing.T) {
 	assertNoAPIKeys(t, ns, []string{"castai-agent", "castai-spot-handler"}, legacyKey(ns), apiKeyFor(ns))
 }
 
+// TestMigrationAutoUpgradeYAML: in autoUpgrade mode a customised YAML agent (env, resources, replicas,
+// tolerations, priority class, its own key Secret) is taken over at the latest version in one step: the same
+// Deployment, one rollout, and every user setting in the pod template kept; only the image, the new
+// version's variable and the key wiring change.
+func TestMigrationAutoUpgradeYAML(t *testing.T) {
+	ns := newNamespace(t)
+	cl := migrationCluster(t, ns, castwarev1.MigrationModeAutoUpgrade)
+	before := yamlAgent(t, cl)
+	rsBefore := replicaSets(t, before)
+	startOperator(t, ns, withMigration(t))
+
+	c := waitAvailable(t, ns, "castai-agent", "1.1.0", 2*time.Minute)
+	if c.Spec.Migration != castwarev1.MigrationYAML || c.Spec.Readonly {
+		t.Fatalf("adopting Component: %+v", c.Spec)
+	}
+	after := deployment(t, ns, "castai-agent")
+	if after.UID != before.UID || *after.Spec.Replicas != 3 {
+		t.Fatalf("agent Deployment: UID %s -> %s, replicas %d", before.UID, after.UID, *after.Spec.Replicas)
+	}
+	if n := replicaSets(t, after); n > rsBefore+1 {
+		t.Fatalf("%d rollouts for one takeover (ReplicaSets %d -> %d)", n-rsBefore, rsBefore, n)
+	}
+	assertTemplatePreserved(t, "agent taken over at 1.1.0", before.Spec.Template, after.Spec.Template,
+		".spec.containers[name=agent].image", ".spec.containers[name=agent].env[name=FEATURE_V11]", ".spec.containers[name=agent].envFrom")
+	if got := envFromSecrets(after.Spec.Template.Spec, "agent"); !reflect.DeepEqual(got, []string{"castware-api-key"}) {
+		t.Fatalf("agent reads its key from %v", got)
+	}
+	if h := releaseHistory(t, ns, "castai-agent"); len(h) != 1 || h[0].Chart.Metadata.Version != "1.1.0" {
+		t.Fatalf("taken over in more than one step: %s", revs(h))
+	}
+	assertNoAPIKeys(t, ns, []string{"castai-agent"}, legacyKey(ns), apiKeyFor(ns))
+}
+
 // TestMigrationReadMode: in read mode a YAML agent and a Helm spot-handler get readonly Components that
 // mirror their versions; nothing is installed, upgraded or restarted.
 func TestMigrationReadMode(t *testing.T) {
