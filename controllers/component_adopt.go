@@ -203,11 +203,18 @@ func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl
 		a.Source = castwarev1.MigrationHelm // the release is gone: its objects are taken over like a YAML install
 	}
 	var resume func()
+	chartSetsKey := false
 	if wl != nil {
 		a.Workload, a.WorkloadUID = wl.Ref(), wl.UID
 		a.PreviousAPIKeySecret = previousKeySecret(ctx, r.APIReader, wl, spec, w.cluster)
-		if resume, err = r.rewireLegacyKeyEnv(ctx, wl, spec, rendered.Manifest, w.cluster.Spec.APIKeySecret); err != nil {
+		// An API_KEY entry the chart renders itself replaces the legacy one; otherwise the legacy one is rewired.
+		if chartSetsKey, err = migration.ManifestSetsEnv(rendered.Manifest, migration.APIKeyEnv); err != nil {
 			return true, ctrl.Result{}, err
+		}
+		if !chartSetsKey {
+			if resume, err = r.rewireLegacyKeyEnv(ctx, wl, spec, w.cluster.Spec.APIKeySecret); err != nil {
+				return true, ctrl.Result{}, err
+			}
 		}
 		if resume == nil && wl.Annotations[annotationTakeoverPaused] == "true" {
 			resume = r.resumeFunc(ctx, wl) // paused by a takeover that was interrupted before it could resume it
@@ -215,8 +222,8 @@ func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl
 	}
 	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, fmt.Sprintf("taking over %s as release %s (%s %s)", what, w.release, w.chart, comp.Spec.Version))
 	rel, err := r.Engine.Install(ctx, req)
-	if err == nil && wl != nil {
-		if derr := r.dropRewiredKeyEnv(ctx, wl, spec, rendered.Manifest, w.cluster.Spec.APIKeySecret); derr != nil {
+	if err == nil && wl != nil && !chartSetsKey {
+		if derr := r.dropRewiredKeyEnv(ctx, wl, spec, w.cluster.Spec.APIKeySecret); derr != nil {
 			// Harmless: the entry reads the same Secret as the chart's wiring. The next takeover check retries.
 			logger.Info("could not remove the rewired API_KEY variable after the takeover", "workload", what, "error", redact.Error(derr))
 		}
@@ -344,21 +351,18 @@ func (r *ComponentReconciler) keepSecret(ctx context.Context, namespace, name st
 	return nil
 }
 
-// rewireLegacyKeyEnv points an API_KEY env entry the chart does not render (a literal key, or a reference to
-// a legacy Secret) at the Cluster's Secret before the takeover install. Such an entry wins over the envFrom
+// rewireLegacyKeyEnv (called when the chart does not render API_KEY) points an API_KEY env entry (a literal
+// key, or a reference to a legacy Secret) at the Cluster's Secret before the takeover install. Such an entry wins over the envFrom
 // the chart renders, and a take-ownership patch removes nothing; pointing it at the Secret the chart wires in
 // drops the plaintext key at once and leaves the workload reading a valid key whatever becomes of the
 // install. dropRewiredKeyEnv removes the entry once the chart's wiring is in place. A Deployment is paused
 // meanwhile (and marked, so a takeover interrupted before it resumes is resumed by the next one), so the
 // rewiring, the install and the removal roll out once; resume (nil when nothing was changed) unpauses it.
-func (r *ComponentReconciler) rewireLegacyKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, manifest, secret string) (func(), error) {
+func (r *ComponentReconciler) rewireLegacyKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, secret string) (func(), error) {
 	c := wl.MainContainer(spec.Container)
 	i := migration.LegacyKeyEnv(c)
 	if i < 0 || readsKeyFrom(c.Env[i], secret) {
 		return nil, nil
-	}
-	if renders, err := migration.ManifestSetsEnv(manifest, migration.APIKeyEnv); err != nil || renders {
-		return nil, err
 	}
 	paused := wl.Kind == "Deployment"
 	if paused {
@@ -388,10 +392,7 @@ func (r *ComponentReconciler) rewireLegacyKeyEnv(ctx context.Context, wl *migrat
 
 // dropRewiredKeyEnv removes the API_KEY entry rewireLegacyKeyEnv left (it reads the same Secret as the chart's
 // wiring, so it only duplicates it) once the takeover install succeeded.
-func (r *ComponentReconciler) dropRewiredKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, manifest, secret string) error {
-	if renders, err := migration.ManifestSetsEnv(manifest, migration.APIKeyEnv); err != nil || renders {
-		return err
-	}
+func (r *ComponentReconciler) dropRewiredKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, secret string) error {
 	cur, err := migration.GetWorkload(ctx, r.APIReader, wl.Kind, wl.Namespace, wl.Name)
 	if err != nil || cur == nil {
 		return err

@@ -45,7 +45,7 @@ func TestLegacyKeyEnvRewiring(t *testing.T) {
 		t.Fatalf("workload: %v", err)
 	}
 
-	resume, err := r.rewireLegacyKeyEnv(ctx, wl, spec, "", "castware-api-key")
+	resume, err := r.rewireLegacyKeyEnv(ctx, wl, spec, "castware-api-key")
 	if err != nil || resume == nil {
 		t.Fatalf("rewire: resume=%v err=%v", resume != nil, err)
 	}
@@ -64,10 +64,10 @@ func TestLegacyKeyEnvRewiring(t *testing.T) {
 	}
 	// A second attempt finds nothing more to rewire; its successful install removes the entry.
 	wl, _ = migration.GetWorkload(ctx, c, "Deployment", "ns", "castai-agent")
-	if resume, err := r.rewireLegacyKeyEnv(ctx, wl, spec, "", "castware-api-key"); err != nil || resume != nil {
+	if resume, err := r.rewireLegacyKeyEnv(ctx, wl, spec, "castware-api-key"); err != nil || resume != nil {
 		t.Fatalf("second rewire changed something: %v", err)
 	}
-	if err := r.dropRewiredKeyEnv(ctx, wl, spec, "", "castware-api-key"); err != nil {
+	if err := r.dropRewiredKeyEnv(ctx, wl, spec, "castware-api-key"); err != nil {
 		t.Fatal(err)
 	}
 	if env := read().Spec.Template.Spec.Containers[1].Env; len(env) != 2 || env[0].Name != "A" || env[1].Name != "B" {
@@ -79,7 +79,7 @@ func TestLegacyKeyEnvRewiring(t *testing.T) {
 			LocalObjectReference: corev1.LocalObjectReference{Name: "other"}, Key: "API_KEY"}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.dropRewiredKeyEnv(ctx, wl, spec, "", "castware-api-key"); err != nil {
+	if err := r.dropRewiredKeyEnv(ctx, wl, spec, "castware-api-key"); err != nil {
 		t.Fatal(err)
 	}
 	if env := read().Spec.Template.Spec.Containers[1].Env; len(env) != 3 {

@@ -72,21 +72,26 @@ func (r *ComponentReconciler) chartBlocked(ctx context.Context, w *work, loaded 
 	return true, ctrl.Result{RequeueAfter: PermissionRecheck}
 }
 
-// blockOnPermissions records that the component waits for permissions: Progressing=False/MissingPermissions,
-// and Available=False/MissingPermissions while nothing runs yet. The event and the report are sent once per
-// wait.
+// blockOnPermissions records that the component waits for permissions (see block).
 func (r *ComponentReconciler) blockOnPermissions(ctx context.Context, w *work, msg string) {
+	r.block(ctx, w, castwarev1.ReasonMissingPermissions, "CheckPermissions", msg)
+}
+
+// block records that a change of the component is held back for reason: Progressing=False/reason, and
+// Available=False/reason while nothing runs yet. The log line, the event (with eventAction) and the
+// ENABLE/UPDATE ERROR report are sent once per reason and message, not on every recheck.
+func (r *ComponentReconciler) block(ctx context.Context, w *work, reason, eventAction, msg string) {
 	comp := w.comp
-	first := conditionReason(comp.Status.Conditions, castwarev1.ConditionProgressing) != castwarev1.ReasonMissingPermissions ||
+	first := conditionReason(comp.Status.Conditions, castwarev1.ConditionProgressing) != reason ||
 		conditionMessage(comp.Status.Conditions, castwarev1.ConditionProgressing) != msg
-	r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonMissingPermissions, msg)
+	r.setProgressing(comp, metav1.ConditionFalse, reason, msg)
 	if comp.Status.CurrentVersion == "" {
-		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonMissingPermissions, msg)
+		r.setAvailable(comp, metav1.ConditionFalse, reason, msg)
 	}
 	comp.Status.ObservedGeneration = comp.Generation
 	if first {
-		log.FromContext(ctx).Info("waiting for permissions", "reason", msg)
-		r.event(comp, corev1.EventTypeWarning, castwarev1.ReasonMissingPermissions, "CheckPermissions", msg)
+		log.FromContext(ctx).Info("change held back", "reason", reason, "message", msg)
+		r.event(comp, corev1.EventTypeWarning, reason, eventAction, msg)
 		action := "ENABLE"
 		if comp.Status.CurrentVersion != "" {
 			action = "UPDATE"

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/helm"
@@ -28,7 +25,7 @@ const UpgradeRecheck = 10 * time.Minute
 
 // upgradeBlocked asks the validator before an upgrade that changes the running version. A refusal or an
 // unanswered question leaves the running release alone: Progressing=False with the reason, an event and an
-// UPDATE/ERROR report once per reason, and a recheck later (or at once when the spec changes).
+// UPDATE/ERROR report once per reason (block), and a recheck later (or at once when the spec changes).
 func (r *ComponentReconciler) upgradeBlocked(ctx context.Context, w *work, st *helm.State) (bool, ctrl.Result, error) {
 	comp := w.comp
 	if r.Upgrades == nil || st.Latest == nil || helm.Summarize(st.Latest).Version == comp.Spec.Version {
@@ -46,16 +43,7 @@ func (r *ComponentReconciler) upgradeBlocked(ctx context.Context, w *work, st *h
 		reason = castwarev1.ReasonUpgradeNotValidated
 		msg = fmt.Sprintf("cannot ask Cast AI whether %s may be upgraded to %s (retrying): %s", w.entry.Component, comp.Spec.Version, redact.Error(err))
 	}
-	first := conditionReason(comp.Status.Conditions, castwarev1.ConditionProgressing) != reason ||
-		conditionMessage(comp.Status.Conditions, castwarev1.ConditionProgressing) != msg
-	r.setProgressing(comp, metav1.ConditionFalse, reason, msg)
-	comp.Status.ObservedGeneration = comp.Generation
-	if first {
-		log.FromContext(ctx).Info("upgrade not applied", "reason", reason, "message", msg)
-		r.event(comp, corev1.EventTypeWarning, reason, "ValidateUpgrade", msg)
-		r.report(ctx, comp, Transition{Action: "UPDATE", Status: "ERROR", FromVersion: comp.Status.CurrentVersion, ToVersion: comp.Spec.Version,
-			Release: w.release, Message: msg})
-	}
+	r.block(ctx, w, reason, "ValidateUpgrade", msg)
 	if err != nil {
 		return true, ctrl.Result{}, fmt.Errorf("validate the upgrade: %w", err)
 	}

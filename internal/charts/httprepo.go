@@ -55,7 +55,7 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrCorruptArchive) {
 			// The archive may have been republished (or the bad one replaced) since the index was read: read
 			// the index again on the next attempt instead of failing against a stale digest until its TTL ends.
-			l.indexes.expire("http:" + repoURL.String())
+			l.indexes.expire(indexKey(repoURL))
 		}
 		return nil, wrapErr(resolved, err)
 	}
@@ -103,10 +103,13 @@ func entryVersions(cvs repo.ChartVersions) []string {
 
 // index returns the (possibly cached) index of an HTTP(S) repository.
 func (l *Loader) index(ctx context.Context, repoURL *url.URL) (*repo.IndexFile, error) {
-	return l.indexes.get(ctx, l, "http:"+repoURL.String(), func(fctx context.Context, prev *metaEntry[*repo.IndexFile]) (*metaEntry[*repo.IndexFile], error) {
+	return l.indexes.get(ctx, l, indexKey(repoURL), func(fctx context.Context, prev *metaEntry[*repo.IndexFile]) (*metaEntry[*repo.IndexFile], error) {
 		return l.fetchIndex(fctx, indexURL(repoURL), prev)
 	})
 }
+
+// indexKey names a repository's index in the metadata cache.
+func indexKey(repoURL *url.URL) string { return "http:" + repoURL.String() }
 
 // indexURL returns <repo>/index.yaml.
 func indexURL(repoURL *url.URL) *url.URL {
