@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
+	batchv1 "k8s.io/api/batch/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
@@ -24,6 +26,12 @@ func upgradeInFlight(t *testing.T, f *fixture) (*operatorProc, string) {
 	op, gate := f.runningHooked([]string{"--ready-timeout=5m"}, "cp", gateUpgrade)
 	f.patchComponent("hooked", func(c *castwarev1.Component) { c.Spec.Version = "0.2.0" })
 	f.waitLatest("hooked", release.StatusPendingUpgrade, time.Minute)
+	// Helm records the pending revision before it creates the hook Job: the fault is injected once Helm waits
+	// for the Job, not while it is still creating it (a create refused by a stopped API server fails the
+	// upgrade, which is a different fault).
+	eventually(t, time.Minute, "the pre-upgrade hook Job created", func() error {
+		return k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "hooked-pre-upgrade"}, &batchv1.Job{})
+	})
 	return op, gate
 }
 
