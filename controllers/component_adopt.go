@@ -22,7 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -88,7 +87,7 @@ func (r *ComponentReconciler) adopt(ctx context.Context, w *work) (done bool, re
 	case latest == nil:
 		return r.takeOver(ctx, w)
 	case migration.MadeByOperator(latest):
-		if anyGood(st) || latest.Info == nil || latest.Info.Status == release.StatusDeployed {
+		if anyGood(st) || latest.Info == nil || latest.Info.Status == helm.StatusDeployed {
 			return false, ctrl.Result{}, nil // taken over already: the state machine carries on
 		}
 		return r.resumeTakeover(ctx, w, st)
@@ -121,7 +120,7 @@ func (r *ComponentReconciler) adoptRelease(ctx context.Context, w *work, st *hel
 		}
 		return r.failAdoption(ctx, w, fmt.Sprintf("release %s revision %d has been %s for %s", w.release, latest.Number, latest.Status, r.now().Sub(latest.Deployed).Round(time.Second)),
 			fmt.Sprintf("finish or roll back that operation with helm (helm rollback %s -n %s)", w.release, comp.Namespace), false)
-	case latest.Status != release.StatusDeployed && latest.Status != release.StatusSuperseded:
+	case latest.Status != helm.StatusDeployed && latest.Status != helm.StatusSuperseded:
 		why := fmt.Sprintf("release %s revision %d is %s", w.release, latest.Number, latest.Status)
 		if latest.Description != "" {
 			why += " (" + latest.Description + ")"
@@ -484,7 +483,7 @@ func (r *ComponentReconciler) afterAdoption(ctx context.Context, w *work, res ct
 }
 
 // checkPreviousKey reports the previous key Secret unused once neither the release nor the live workload reads it.
-func (r *ComponentReconciler) checkPreviousKey(ctx context.Context, w *work, rel *release.Release) (bool, error) {
+func (r *ComponentReconciler) checkPreviousKey(ctx context.Context, w *work, rel *helm.Release) (bool, error) {
 	a := w.comp.Status.Adoption
 	if a.PreviousAPIKeySecret == "" || a.PreviousAPIKeySecretUnused {
 		return true, nil
@@ -515,7 +514,7 @@ func (r *ComponentReconciler) checkPreviousKey(ctx context.Context, w *work, rel
 
 // cleanLeftovers removes legacy objects the chart replaces and lists the others. It runs until the adoption
 // is complete and reports each change once.
-func (r *ComponentReconciler) cleanLeftovers(ctx context.Context, w *work, rel *release.Release) error {
+func (r *ComponentReconciler) cleanLeftovers(ctx context.Context, w *work, rel *helm.Release) error {
 	a := w.comp.Status.Adoption
 	if len(w.entry.LegacyObjects) == 0 {
 		return nil

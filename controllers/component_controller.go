@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -368,7 +367,7 @@ func (r *ComponentReconciler) runStateMachine(ctx context.Context, w *work) (ctr
 			return ctrl.Result{}, err
 		}
 		ready := helm.Readiness{Ready: true}
-		if st.Latest != nil && st.Latest.Info != nil && st.Latest.Info.Status == release.StatusDeployed {
+		if helm.IsDeployed(st.Latest) {
 			if ready, err = r.Engine.Readiness(ctx, st.Latest); err != nil {
 				return ctrl.Result{}, fmt.Errorf("read readiness: %w", err)
 			}
@@ -665,7 +664,7 @@ func (r *ComponentReconciler) mirrorRelease(comp *castwarev1.Component, st *helm
 		return
 	}
 	s := helm.Summarize(st.Latest)
-	if s.Status == release.StatusDeployed {
+	if s.Status == helm.StatusDeployed {
 		comp.Status.Revision = s.Number
 		comp.Status.Chart = s.Chart
 		comp.Status.AppliedValuesHash = s.ValuesHash
@@ -694,7 +693,7 @@ func (r *ComponentReconciler) reconcileReadonly(ctx context.Context, w *work) (c
 	}
 	s := helm.Summarize(st.Latest)
 	comp.Status.CurrentVersion, comp.Status.Revision, comp.Status.Chart = s.Version, s.Number, s.Chart
-	if s.Status == release.StatusDeployed {
+	if s.Status == helm.StatusDeployed {
 		r.setAvailable(comp, metav1.ConditionTrue, castwarev1.ReasonReadonly, fmt.Sprintf("readonly: release %s revision %d (%s) is deployed", w.release, s.Number, s.Version))
 	} else {
 		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, fmt.Sprintf("readonly: release %s revision %d is %s", w.release, s.Number, s.Status))
@@ -760,7 +759,7 @@ func (r *ComponentReconciler) patchFinalizer(ctx context.Context, comp *castware
 	return nil
 }
 
-func (r *ComponentReconciler) repairDriftIfDue(ctx context.Context, w *work, rel *release.Release) error {
+func (r *ComponentReconciler) repairDriftIfDue(ctx context.Context, w *work, rel *helm.Release) error {
 	if rel == nil || !w.entry.WatchesDependents() {
 		return nil
 	}

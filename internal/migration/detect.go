@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -30,7 +29,7 @@ type ComponentDirectory interface {
 // ReleaseReader reads Helm releases.
 type ReleaseReader interface {
 	// Release returns the latest revision of a release in namespace, nil when there is none.
-	Release(ctx context.Context, namespace, name string) (*release.Release, error)
+	Release(ctx context.Context, namespace, name string) (*helm.Release, error)
 }
 
 // EngineReleases reads releases through the operator's Helm engine.
@@ -40,7 +39,7 @@ type EngineReleases struct {
 }
 
 // Release implements ReleaseReader.
-func (e EngineReleases) Release(ctx context.Context, namespace, name string) (*release.Release, error) {
+func (e EngineReleases) Release(ctx context.Context, namespace, name string) (*helm.Release, error) {
 	probe := &castwarev1.Component{}
 	probe.Namespace, probe.Name = namespace, name
 	rel, err := e.Engine.Get(ctx, probe, name)
@@ -99,7 +98,7 @@ type Found struct {
 	// Values are the user's settings as chart values; never key material.
 	Values map[string]any
 	// Release is the adopted release (Helm installs).
-	Release *release.Release
+	Release *helm.Release
 	// Workload is the main workload, when found.
 	Workload *Workload
 	// WorkloadSpec is the catalog description the workload matched.
@@ -159,7 +158,7 @@ func (d Detector) Names(ctx context.Context, entry *catalog.Entry) (releaseName,
 }
 
 // MadeByOperator reports whether a release revision was made by this operator (any of its processes).
-func MadeByOperator(rel *release.Release) bool {
+func MadeByOperator(rel *helm.Release) bool {
 	return rel != nil && rel.Labels[helm.LabelSession] != ""
 }
 
@@ -174,7 +173,7 @@ func (d Detector) Detect(ctx context.Context, namespace string, entry *catalog.E
 		return nil, err
 	}
 	if rel != nil {
-		if MadeByOperator(rel) || d.own(rel.Name) || rel.Info == nil || rel.Info.Status == release.StatusUninstalled {
+		if MadeByOperator(rel) || d.own(rel.Name) || rel.Info == nil || rel.Info.Status == helm.StatusUninstalled {
 			return nil, nil
 		}
 		f := d.fromRelease(entry, rel)
@@ -196,7 +195,7 @@ func (d Detector) Detect(ctx context.Context, namespace string, entry *catalog.E
 		if err != nil {
 			return nil, err
 		}
-		if other != nil && other.Info != nil && other.Info.Status != release.StatusUninstalled {
+		if other != nil && other.Info != nil && other.Info.Status != helm.StatusUninstalled {
 			if MadeByOperator(other) {
 				return nil, nil
 			}
@@ -230,7 +229,7 @@ func (d Detector) Detect(ctx context.Context, namespace string, entry *catalog.E
 // own reports whether a release is the operator's own.
 func (d Detector) own(release string) bool { return d.OwnRelease != "" && release == d.OwnRelease }
 
-func (d Detector) fromRelease(entry *catalog.Entry, rel *release.Release) *Found {
+func (d Detector) fromRelease(entry *catalog.Entry, rel *helm.Release) *Found {
 	f := &Found{Entry: entry, Source: castwarev1.MigrationHelm, ReleaseName: rel.Name, Chart: entry.Chart, Release: rel}
 	if rel.Chart != nil && rel.Chart.Metadata != nil {
 		f.Chart, f.Version = rel.Chart.Metadata.Name, rel.Chart.Metadata.Version

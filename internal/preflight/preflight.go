@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -41,10 +40,10 @@ type Previous struct {
 // revision's user-supplied values over its chart's defaults (the defaults alone say false even when the
 // user set true: the documented operator's bug). Without a deployed revision it looks for the Phase 2
 // bindings the chart renders for the release.
-func PreviousExtended(ctx context.Context, c client.Reader, namespace, releaseName string, history []*release.Release) (Previous, error) {
-	var deployed *release.Release
+func PreviousExtended(ctx context.Context, c client.Reader, namespace, releaseName string, history []*helm.Release) (Previous, error) {
+	var deployed *helm.Release
 	for _, r := range history {
-		if r.Info != nil && r.Info.Status == release.StatusDeployed && (deployed == nil || r.Version > deployed.Version) {
+		if helm.IsDeployed(r) && (deployed == nil || r.Version > deployed.Version) {
 			deployed = r
 		}
 	}

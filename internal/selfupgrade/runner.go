@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -132,13 +131,13 @@ func (u *Upgrader) stepUpgrade(ctx context.Context, cl *castwarev1.Cluster) erro
 	if err != nil {
 		return err
 	}
-	var current *release.Release
+	var current *helm.Release
 	for _, r := range hist.History {
 		if r.Version == st.FromRevision {
 			current = r
 		}
 	}
-	if current == nil || current.Info == nil || current.Info.Status != release.StatusDeployed || hist.Latest != current {
+	if !helm.IsDeployed(current) || hist.Latest != current {
 		return u.transition(ctx, cl, castwarev1.OperatorUpgradePending, castwarev1.OperatorUpgradeFailed,
 			fmt.Sprintf("release %s changed since the upgrade was requested (revision %d is no longer the deployed one)", st.Release, st.FromRevision), nil)
 	}
@@ -207,7 +206,7 @@ func (u *Upgrader) stepResumeUpgrading(ctx context.Context, cl *castwarev1.Clust
 	case latest == nil || latest.Version <= st.FromRevision:
 		return u.transition(ctx, cl, castwarev1.OperatorUpgradeUpgrading, castwarev1.OperatorUpgradeFailed,
 			"the operator stopped before helm upgrade changed the release; nothing was changed", nil)
-	case latest.Info != nil && latest.Info.Status == release.StatusDeployed && sameVersion(chartVersion(latest), st.ToVersion):
+	case helm.IsDeployed(latest) && sameVersion(chartVersion(latest), st.ToVersion):
 		return u.transition(ctx, cl, castwarev1.OperatorUpgradeUpgrading, castwarev1.OperatorUpgradeRollingOut,
 			fmt.Sprintf("release %s upgraded to %s (revision %d); waiting for the new operator pods to become Ready", st.Release, st.ToVersion, latest.Version),
 			func(s *castwarev1.OperatorUpgradeStatus) { s.ToRevision = latest.Version })
@@ -369,7 +368,7 @@ func (u *Upgrader) stepComplete(ctx context.Context, cl *castwarev1.Cluster) err
 		if err != nil {
 			return err
 		}
-		if rel.Info == nil || rel.Info.Status != release.StatusDeployed {
+		if !helm.IsDeployed(rel) {
 			return u.transition(ctx, cl, castwarev1.OperatorUpgradeHandingOver, castwarev1.OperatorUpgradeRollingBack,
 				fmt.Sprintf("revision %d is %s, not deployed", rel.Version, statusOf(rel)), nil)
 		}
@@ -447,7 +446,7 @@ func (u *Upgrader) stepReportFinal(ctx context.Context, cl *castwarev1.Cluster) 
 }
 
 // revision returns one stored revision of the operator's release.
-func (u *Upgrader) revision(ctx context.Context, cl *castwarev1.Cluster, n int) (*release.Release, error) {
+func (u *Upgrader) revision(ctx context.Context, cl *castwarev1.Cluster, n int) (*helm.Release, error) {
 	hist, err := u.engine.Observe(ctx, cl, cl.Status.OperatorUpgrade.Release)
 	if err != nil {
 		return nil, err
@@ -460,7 +459,7 @@ func (u *Upgrader) revision(ctx context.Context, cl *castwarev1.Cluster, n int) 
 	return nil, fmt.Errorf("revision %d of release %s not found", n, cl.Status.OperatorUpgrade.Release)
 }
 
-func statusOf(r *release.Release) string {
+func statusOf(r *helm.Release) string {
 	if r == nil || r.Info == nil {
 		return "unknown"
 	}

@@ -38,7 +38,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"helm.sh/helm/v3/pkg/release"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -255,13 +254,13 @@ func Active(p castwarev1.OperatorUpgradePhase) bool {
 }
 
 // deployed returns the operator release's newest deployed revision.
-func (u *Upgrader) deployed(ctx context.Context, cl *castwarev1.Cluster) (*release.Release, error) {
+func (u *Upgrader) deployed(ctx context.Context, cl *castwarev1.Cluster) (*helm.Release, error) {
 	st, err := u.engine.Observe(ctx, cl, u.opts.ReleaseName)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range st.History {
-		if r.Info != nil && r.Info.Status == release.StatusDeployed {
+		if helm.IsDeployed(r) {
 			return r, nil
 		}
 	}
@@ -348,7 +347,7 @@ func (u *Upgrader) progress(ctx context.Context, cl *castwarev1.Cluster, msg str
 	}
 }
 
-func chartVersion(r *release.Release) string {
+func chartVersion(r *helm.Release) string {
 	if r == nil || r.Chart == nil || r.Chart.Metadata == nil {
 		return ""
 	}
