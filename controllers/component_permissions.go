@@ -8,7 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -120,15 +119,15 @@ func ChartKey(l *charts.Loaded) string {
 		return l.Digest
 	}
 	h := sha256.New()
-	var walk func(c *chart.Chart)
-	walk = func(c *chart.Chart) {
+	var walk func(c *charts.Chart)
+	walk = func(c *charts.Chart) {
 		if c == nil {
 			return
 		}
 		if c.Metadata != nil {
 			fmt.Fprintf(h, "chart\x00%s\x00%s\x00", c.Metadata.Name, c.Metadata.Version)
 		}
-		files := append([]*chart.File(nil), c.Raw...)
+		files := append([]*charts.File(nil), c.Raw...)
 		sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 		for _, f := range files {
 			fmt.Fprintf(h, "%s\x00%d\x00", f.Name, len(f.Data))

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"text/template"
 
-	"helm.sh/helm/v3/pkg/strvals"
-
+	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 
@@ -235,7 +234,7 @@ func (e *Entry) Overrides(lookup func(string) string) (map[string]any, error) {
 		if v == "" {
 			continue
 		}
-		if err := strvals.ParseInto(k+"="+v, out); err != nil {
+		if err := charts.ParseSet(k+"="+v, out); err != nil {
 			return nil, fmt.Errorf("overrideValues %s: %w", k, err)
 		}
 	}
