@@ -15,11 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/repo"
 	"sigs.k8s.io/yaml"
+
+	"github.com/castware-operator/castware-operator/internal/charts"
 )
 
 // Fault makes the chart server misbehave for one chart version.
@@ -40,7 +38,7 @@ const (
 type archive struct {
 	name, version string
 	data          []byte
-	meta          *chart.Metadata
+	meta          *charts.Metadata
 }
 
 // ChartServer is an HTTP Helm repository serving charts packaged from directories.
@@ -52,7 +50,7 @@ type ChartServer struct {
 	down     bool
 	delay    time.Duration
 	requests map[string]int
-	extra    []*repo.ChartVersion // raw index entries (AddIndexEntry)
+	extra    []*charts.ChartVersion // raw index entries (AddIndexEntry)
 }
 
 // ChartsDir is the directory holding the project's test charts (test/charts/<chart>/<version>/).
@@ -88,7 +86,7 @@ func (s *ChartServer) AddDir(dir string) error {
 		return fmt.Errorf("scan %s: %w", dir, err)
 	}
 	for _, cd := range chartDirs {
-		c, err := loader.LoadDir(cd)
+		c, err := charts.LoadDir(cd)
 		if err != nil {
 			return fmt.Errorf("load chart %s: %w", cd, err)
 		}
@@ -100,13 +98,13 @@ func (s *ChartServer) AddDir(dir string) error {
 }
 
 // Add packages and serves a chart.
-func (s *ChartServer) Add(c *chart.Chart) error {
+func (s *ChartServer) Add(c *charts.Chart) error {
 	tmp, err := os.MkdirTemp("", "chart-pkg-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	p, err := chartutil.Save(c, tmp)
+	p, err := charts.Package(c, tmp)
 	if err != nil {
 		return fmt.Errorf("package %s: %w", c.Name(), err)
 	}
@@ -153,8 +151,8 @@ func (s *ChartServer) SetDelay(d time.Duration) {
 func (s *ChartServer) AddIndexEntry(name, version string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.extra = append(s.extra, &repo.ChartVersion{
-		Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: name, Version: version},
+	s.extra = append(s.extra, &charts.ChartVersion{
+		Metadata: &charts.Metadata{APIVersion: charts.APIVersionV2, Name: name, Version: version},
 		URLs:     []string{"charts/" + name + "-" + version + ".tgz"},
 		Digest:   strings.Repeat("0", 64),
 	})
@@ -223,7 +221,7 @@ var corruptBytes = []byte("this is not a gzipped chart archive\n")
 func (s *ChartServer) index() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx := repo.NewIndexFile()
+	idx := charts.NewIndexFile()
 	keys := make([]string, 0, len(s.archives))
 	for k := range s.archives {
 		keys = append(keys, k)

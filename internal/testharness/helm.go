@@ -3,48 +3,22 @@ package testharness
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
-	"k8s.io/client-go/kubernetes"
+	"github.com/castware-operator/castware-operator/internal/helm"
 )
 
 // History returns a release's revisions from Helm's Secret storage, oldest first (nil when none).
-func (e *Env) History(ctx context.Context, ns, name string) ([]*release.Release, error) {
-	cs, err := kubernetes.NewForConfig(e.Config)
-	if err != nil {
-		return nil, err
-	}
-	d := driver.NewSecrets(cs.CoreV1().Secrets(ns))
-	rels, err := d.Query(map[string]string{"name": name, "owner": "helm"})
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(rels, func(i, j int) bool { return rels[i].Version < rels[j].Version })
-	return rels, nil
+func (e *Env) History(ctx context.Context, ns, name string) ([]*helm.Release, error) {
+	return helm.History(ctx, e.Config, ns, name)
 }
 
 // SaveRelease writes a release record directly into Helm's storage (tests use it to fake a crashed operation).
-func (e *Env) SaveRelease(ctx context.Context, rel *release.Release) error {
-	cs, err := kubernetes.NewForConfig(e.Config)
-	if err != nil {
-		return err
-	}
-	d := driver.NewSecrets(cs.CoreV1().Secrets(rel.Namespace))
-	key := fmt.Sprintf("sh.helm.release.v1.%s.v%d", rel.Name, rel.Version)
-	if _, err := d.Get(key); err == nil {
-		return d.Update(key, rel)
-	}
-	return d.Create(key, rel)
+func (e *Env) SaveRelease(ctx context.Context, rel *helm.Release) error {
+	return helm.SaveRevision(e.Config, rel)
 }
 
 // Helm runs the real helm binary against the control plane and returns its combined output.
