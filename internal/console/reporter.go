@@ -31,6 +31,9 @@ type Reporter struct {
 	Client client.Reader
 	// Writer records reported revisions in Component status (optional).
 	Writer client.Client
+	// Reader reads the Component before recording a revision (uncached; default Writer): a cached copy
+	// that lags the reconciler's own status writes only earns conflicts.
+	Reader client.Reader
 	// Conns hands out API clients.
 	Conns *Connections
 	// Engine reads the reported release (image versions, component params).
@@ -44,6 +47,7 @@ type Reporter struct {
 
 	mu       sync.Mutex
 	inflight map[revisionKey]bool // OK reports of a revision queued or being sent
+	ledger   sentLedger           // OK reports of a revision sent by this process
 }
 
 // revisionKey identifies the OK report of one revision of one Component.
@@ -128,8 +132,16 @@ func (r *Reporter) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case item := <-r.queue:
+			ckey := types.NamespacedName{Namespace: item.comp.Namespace, Name: item.comp.Name}
+			if !r.ledger.admit(ckey, item.t) {
+				logger.V(1).Info("revision already reported", "component", item.comp.Name, "revision", item.t.Revision)
+				r.recordReported(ctx, item)
+				r.done(item)
+				continue
+			}
 			err := r.send(ctx, item)
 			if err == nil {
+				r.ledger.sentOK(ckey, item.t)
 				r.recordReported(ctx, item)
 				r.done(item)
 				continue
@@ -160,13 +172,17 @@ func (r *Reporter) recordReported(ctx context.Context, item report) {
 		return
 	}
 	key := types.NamespacedName{Namespace: item.comp.Namespace, Name: item.comp.Name}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Writer
+	}
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		comp := &castwarev1.Component{}
-		if err := r.Writer.Get(ctx, key, comp); err != nil {
+		if err := reader.Get(ctx, key, comp); err != nil {
 			return client.IgnoreNotFound(err)
 		}
-		if comp.Status.LastReportedHelmRevision == item.t.Revision {
-			return nil
+		if comp.UID != item.comp.UID || comp.Status.LastReportedHelmRevision == item.t.Revision {
+			return nil // recreated since, or recorded already
 		}
 		patch := client.MergeFromWithOptions(comp.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		comp.Status.LastReportedHelmRevision = item.t.Revision

@@ -319,7 +319,7 @@ func (op *Operator) connectCastAI(opts Options) error {
 	}
 	op.Registrar = &console.Registrar{Client: mgr.GetClient(), Conns: op.Conns, Engine: op.Engine, Poller: op.Poller, Env: opts.Env,
 		Metadata: co.Metadata, OperatorNamespace: co.OperatorNamespace, OperatorRelease: release, Logs: co.Logs}
-	op.Reporter = console.NewReporter(&console.Reporter{Client: mgr.GetClient(), Writer: mgr.GetClient(), Conns: op.Conns, Engine: op.Engine, Catalog: opts.Catalog})
+	op.Reporter = console.NewReporter(&console.Reporter{Client: mgr.GetClient(), Writer: mgr.GetClient(), Reader: mgr.GetAPIReader(), Conns: op.Conns, Engine: op.Engine, Catalog: opts.Catalog})
 	op.Clusters.Hooks = append([]controllers.ClusterHook{op.Registrar}, op.Clusters.Hooks...)
 	wakeups := op.clusterWakeups()
 	op.Poller.Wakeup = func(key types.NamespacedName) {
