@@ -77,6 +77,15 @@ fuzz-short: ## Fuzz every fuzz target for FUZZTIME (default 10s); a failing inpu
 test-faults: testbin fuzz-short ## The fault-injection suite (test/faults: the operator process killed, control-plane, API and chart faults, hostile input, drift) and the short fuzz run.
 	go test $(GO_TEST_FLAGS) -timeout 30m -v ./test/faults/
 
+STRESS_RUNS ?= 5
+
+.PHONY: test-faults-stress
+test-faults-stress: testbin ## The fault-injection suite STRESS_RUNS times in a row (default 5) under starvation: operators, kube-apiserver and etcd on one core with busy loops, every byte to kube-apiserver delayed.
+	@set -e; for i in $$(seq 1 $(STRESS_RUNS)); do start=$$(date +%s); \
+		echo "stress run $$i/$(STRESS_RUNS)"; \
+		CASTWARE_FAULTS_STRESS=1 go test $(GO_TEST_FLAGS) -timeout 60m ./test/faults/ || { echo "stress run $$i failed after $$(( $$(date +%s) - start ))s"; exit 1; }; \
+		echo "stress run $$i passed in $$(( $$(date +%s) - start ))s"; done
+
 .PHONY: reliability-doc
 reliability-doc: testbin ## Run the fault-injection suite and regenerate docs/reliability.md from what it observed.
 	CASTWARE_RELIABILITY_DOC=$(CURDIR)/docs/reliability.md go test $(GO_TEST_FLAGS) -timeout 30m ./test/faults/

@@ -64,6 +64,8 @@ type OperatorConfig struct {
 	Env []string
 	// Args are extra flags (e.g. --ready-timeout=20s).
 	Args []string
+	// Wrap, when set, turns the operator's command line into the one to run (Stress.Command pins it to a core).
+	Wrap func(argv ...string) []string
 }
 
 // StartOperator starts the operator process and waits until its readiness probe answers.
@@ -84,7 +86,11 @@ func StartOperator(ctx context.Context, c OperatorConfig) (*OperatorProcess, err
 	}
 	args := append([]string{"--namespace=" + namespace, "--leader-elect", "--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe,
 		"--watches-file=" + filepath.Join(RepoRoot(), "watches.yaml")}, c.Args...)
-	cmd := exec.Command(bin, args...)
+	argv := append([]string{bin}, args...)
+	if c.Wrap != nil {
+		argv = c.Wrap(argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+namespace), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

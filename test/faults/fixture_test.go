@@ -112,8 +112,12 @@ func (f *fixture) start(name string, args []string, env ...string) *operatorProc
 		"--ready-timeout=30s"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := testharness.StartOperator(ctx, testharness.OperatorConfig{Binary: operatorBin, Kubeconfig: kubeconfig(), Namespace: f.ns, LogDir: logDir,
-		Env: append([]string{"EKS_ACCOUNT_ID=123456789012", "EKS_REGION=eu-central-1", "EKS_CLUSTER_NAME=faults", "POD_NAME=" + name}, env...), Args: all})
+	oc := testharness.OperatorConfig{Binary: operatorBin, Kubeconfig: kubeconfig(), Namespace: f.ns, LogDir: logDir,
+		Env: append([]string{"EKS_ACCOUNT_ID=123456789012", "EKS_REGION=eu-central-1", "EKS_CLUSTER_NAME=faults", "POD_NAME=" + name}, env...), Args: all}
+	if stress != nil { // make test-faults-stress: the operator on the starved core, behind the delaying proxy
+		oc.Kubeconfig, oc.Wrap = stress.Kubeconfig(), stress.Command
+	}
+	p, err := testharness.StartOperator(ctx, oc)
 	if err != nil {
 		f.t.Fatalf("start operator %s: %v\n%s", name, err, tail(filepath.Join(logDir, "operator.log"), 40))
 	}

@@ -32,6 +32,8 @@ var (
 	charts      *testharness.ChartServer
 	k8s         client.Client
 	operatorBin string
+	// stress starves the operator processes (CASTWARE_FAULTS_STRESS=1, make test-faults-stress); nil otherwise.
+	stress *testharness.Stress
 )
 
 func TestMain(m *testing.M) {
@@ -73,6 +75,18 @@ func run(m *testing.M) int {
 	if err := env.AddNode(ctx, "gate-open", map[string]string{gateLabel: gateOpen}); err != nil {
 		fmt.Fprintln(os.Stderr, "gate node:", err)
 		return 1
+	}
+	if opts, on, err := testharness.StressFromEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	} else if on {
+		if stress, err = testharness.StartStress(env, opts); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer stress.Stop()
+		fmt.Fprintf(os.Stderr, "stress: operators, kube-apiserver and etcd on CPU %d with %d busy loops; %s-%s added to every chunk between operator and kube-apiserver\n",
+			opts.CPU, opts.Spinners, opts.MinDelay, opts.MaxDelay)
 	}
 	code := m.Run()
 	if path := os.Getenv("CASTWARE_RELIABILITY_DOC"); path != "" && code == 0 {

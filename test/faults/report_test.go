@@ -72,6 +72,36 @@ func record(t *testing.T, category int, fault, behaviour string, converge time.D
 	})
 }
 
+// reportSemantics is what the operator promises about its reports to Cast AI (components:recordActionResult);
+// the cases assert exactly this.
+const reportSemantics = `## What a report to Cast AI promises
+
+An OK report of a Helm revision (ENABLE/OK, UPDATE/OK, ROLLBACK/OK) is sent first and recorded after: once
+Cast AI has answered, the revision is written to the Component's ` + "`status.lastReportedHelmRevision`" + `.
+
+- **Without a crash: exactly once.** One worker sends the reports of a process in order. It remembers the
+  revision it last sent OK for each Component, so a reconcile that read the status from before the record
+  (a cache that lags, or a fresh read just before the write) cannot send it again; only a PROGRESSING or a
+  DISABLE report (a new revision, possibly with a number used before) makes it forget. If recording the
+  revision in status fails, the next reconcile's repeat is dropped and the record is tried again.
+- **Across a crash: at least once, at most once more.** A process killed after Cast AI accepted a report
+  but before its status write (one status patch) leaves the revision unrecorded; the next leader reports it
+  again. The duplicate carries the same action, status, versions and revision. Sending after recording
+  would instead lose the report for good.
+- **A kill before the revision is healthy** (every SIGKILL case below: the release is ` + "`pending-*`" + ` when the
+  process dies) never produces a duplicate: the dead process had nothing to report, so those cases assert
+  exactly one report.
+- **A request whose answer is lost** (timeout, connection reset after Cast AI processed it) is retried
+  with backoff, so it may arrive twice; Cast AI treats a repeated result of the same revision as the same
+  result.
+- PROGRESSING and ERROR reports are sent once per transition the operator makes; they carry no revision.
+
+` + "`make test-faults-stress`" + ` runs this suite with the operator, kube-apiserver and etcd pinned to one core beside
+busy loops and every byte between the operator and kube-apiserver delayed (5-60 ms per chunk), which
+reproduces the late-cache windows that produced duplicate reports before the worker remembered them.
+
+`
+
 // fuzzTargets are the fuzz tests with a committed seed corpus, run for fuzzTime each by `make fuzz-short`.
 var fuzzTargets = []struct{ pkg, name, what string }{
 	{"internal/values", "FuzzMerge", "values merging (catalog defaults < Cluster values < spec.values < overrides)"},
@@ -107,6 +137,7 @@ func writeReport(path string) error {
 	b.WriteString("process is killed; the default lease (90 s / 60 s / 30 s) elsewhere. \"Converged in\" is measured from the\n")
 	b.WriteString("fault (for a kill: from the SIGKILL, including the restart and the lease of the dead process) to the state\n")
 	b.WriteString("the case asserts, on a 2-core machine.\n\n")
+	b.WriteString(reportSemantics)
 	cat := 0
 	for _, o := range outcomes {
 		if o.category != cat {
