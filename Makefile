@@ -64,7 +64,8 @@ test: testbin chromium verify-fmt vet ## Build every tool it needs, then run eve
 # The fuzz targets (package:function). `go test` runs their committed seed corpora (testdata/fuzz/<target>)
 # like any test; fuzz-short fuzzes each for FUZZTIME.
 FUZZ_TARGETS := internal/values:FuzzMerge internal/values:FuzzUnflatten internal/castai:FuzzDecodeActions \
-                internal/castai:FuzzDecodeAPIError internal/charts:FuzzSelectVersion internal/migration:FuzzExtractWorkload
+                internal/castai:FuzzDecodeAPIError internal/charts:FuzzSelectVersion internal/migration:FuzzExtractWorkload \
+                internal/charts:FuzzParseIndex
 FUZZTIME ?= 10s
 
 .PHONY: fuzz-short
