@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -241,16 +240,16 @@ func (r *Reporter) Result(ctx context.Context, comp *castwarev1.Component, t con
 	return res
 }
 
-func deployedOrLatest(st *helm.State) *release.Release {
+func deployedOrLatest(st *helm.State) *helm.Release {
 	for _, r := range st.History {
-		if r.Info != nil && r.Info.Status == release.StatusDeployed {
+		if helm.IsDeployed(r) {
 			return r
 		}
 	}
 	return st.Latest
 }
 
-func chartDefaults(rel *release.Release) map[string]any {
+func chartDefaults(rel *helm.Release) map[string]any {
 	if rel.Chart == nil {
 		return nil
 	}

@@ -14,9 +14,7 @@ var helmHomes = []string{"internal/helm", "internal/charts"}
 
 // allowedForNow are other packages that still import Helm, with why. Remove an entry as soon as its package
 // stops importing Helm; the test fails while a stale entry remains so none outlives its reason.
-var allowedForNow = map[string]string{
-	"internal/console": "reporter.go names release.Release; it is being edited elsewhere and will use helm.Release and helm.IsDeployed",
-}
+var allowedForNow = map[string]string{}
 
 // TestHelmImportsStayInHelmAndCharts fails for every package outside internal/helm and internal/charts whose
 // non-test files import helm.sh/... (test files and the test/ tree may still import Helm).
