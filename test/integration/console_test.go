@@ -442,6 +442,7 @@ func TestConsoleMetadataUnavailable(t *testing.T) {
 // TestConsoleGKEMetadataServer registers a GKE cluster from a (loopback) GCE metadata server.
 func TestConsoleGKEMetadataServer(t *testing.T) {
 	gce := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Metadata-Flavor", "Google") // the real server marks every answer; discovery checks it
 		if r.Header.Get("Metadata-Flavor") != "Google" {
 			http.Error(w, "missing Metadata-Flavor", http.StatusForbidden)
 			return

@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -14,51 +15,48 @@ var aksEnv = []string{EnvAKSLocation, EnvAKSNodeResourceGroup, EnvAKSSubscriptio
 // azureInstancePath is the Azure IMDS instance endpoint with its API version.
 const azureInstancePath = "/metadata/instance?api-version=2021-05-01"
 
+// azureCompute is the part of the Azure IMDS instance document that registration needs.
+type azureCompute struct {
+	Location          string `json:"location"`
+	ResourceGroupName string `json:"resourceGroupName"` // on an AKS node: the node resource group (MC_...)
+	SubscriptionID    string `json:"subscriptionId"`
+}
+
+// aks fills what the AKS variables lack from Azure IMDS.
 func (d *discoverer) aks(ctx context.Context) (*Metadata, error) {
 	m := &Metadata{Provider: ProviderAKS, Sources: map[string]string{}}
 	vals, missing := d.envPick(m, aksEnv...)
 	if len(missing) > 0 {
-		raw, err := d.get(ctx, http.MethodGet, strings.TrimRight(d.azureURL, "/")+azureInstancePath,
-			http.Header{"Metadata": {"true"}})
-		var cause error
+		c, err := d.azureCompute(ctx)
 		if err == nil {
-			var doc struct {
-				Compute struct {
-					Location          string `json:"location"`
-					ResourceGroupName string `json:"resourceGroupName"`
-					SubscriptionID    string `json:"subscriptionId"`
-				} `json:"compute"`
-			}
-			if jerr := json.Unmarshal(raw, &doc); jerr != nil {
-				cause = fmt.Errorf("instance document is not JSON: %w", jerr)
-			} else {
-				found := map[string]string{
-					EnvAKSLocation:          strings.TrimSpace(doc.Compute.Location),
-					EnvAKSNodeResourceGroup: strings.TrimSpace(doc.Compute.ResourceGroupName),
-					EnvAKSSubscriptionID:    strings.TrimSpace(doc.Compute.SubscriptionID),
+			found := map[string]string{EnvAKSLocation: c.Location, EnvAKSNodeResourceGroup: c.ResourceGroupName, EnvAKSSubscriptionID: c.SubscriptionID}
+			for _, n := range missing {
+				if v := strings.TrimSpace(found[n]); v != "" {
+					vals[n] = v
+					m.Sources[n] = SourceAzure
 				}
-				for _, n := range missing {
-					if v := found[n]; v != "" {
-						vals[n] = v
-						m.Sources[n] = SourceAzure
-					}
-				}
-				cause = fmt.Errorf("instance document lacks compute.location, compute.resourceGroupName or compute.subscriptionId")
 			}
-		} else {
-			cause = err
+			err = errors.New("instance document lacks compute.location, compute.resourceGroupName or compute.subscriptionId")
 		}
-		var still []string
-		for _, n := range aksEnv {
-			if vals[n] == "" {
-				still = append(still, n)
-			}
-		}
-		if len(still) > 0 {
-			return nil, &MissingMetadataError{Provider: ProviderAKS, MissingEnv: still,
-				Cause: fmt.Errorf("Azure IMDS: %w", cause)}
+		if still := unset(vals, aksEnv); len(still) > 0 {
+			return nil, &MissingMetadataError{Provider: ProviderAKS, MissingEnv: still, Cause: fmt.Errorf("Azure IMDS: %w", err)}
 		}
 	}
 	m.Region, m.NodeResourceGroup, m.SubscriptionID = vals[EnvAKSLocation], vals[EnvAKSNodeResourceGroup], vals[EnvAKSSubscriptionID]
 	return m, nil
+}
+
+// azureCompute reads the compute section of the Azure IMDS instance document.
+func (d *discoverer) azureCompute(ctx context.Context) (azureCompute, error) {
+	raw, _, err := d.get(ctx, http.MethodGet, strings.TrimRight(d.azureURL, "/")+azureInstancePath, http.Header{"Metadata": {"true"}})
+	if err != nil {
+		return azureCompute{}, err
+	}
+	var doc struct {
+		Compute azureCompute `json:"compute"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return azureCompute{}, fmt.Errorf("instance document is not JSON: %w", err)
+	}
+	return doc.Compute, nil
 }

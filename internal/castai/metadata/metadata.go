@@ -1,11 +1,13 @@
 // Package metadata discovers what cluster registration needs (account, project, region,
 // cluster name, ...) from operator environment variables and, for values the environment
-// does not give, from the cloud's instance metadata service: AWS IMDSv2, the GCE metadata
-// server or Azure IMDS. When neither source has a value, the error names exactly which
-// environment variables to set on the operator.
+// does not give, from the cloud's instance metadata service: AWS IMDSv2 (plus the EC2 API's
+// DescribeInstances for the node's cluster tags), the GCE metadata server or Azure IMDS.
+// When neither source has a value, the error names exactly which environment variables to
+// set on the operator. docs/cloud-metadata.md lists the variables and endpoints.
 package metadata
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +16,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/castware-operator/castware-operator/internal/castai"
 )
@@ -39,19 +44,41 @@ const (
 	EnvAKSSubscriptionID    = "AKS_SUBSCRIPTION_ID"
 )
 
-// Default base URLs of the metadata services and the default per-request timeout.
+// Environment variables that point discovery at other metadata and API endpoints (for proxies,
+// air-gapped mirrors and tests). The AWS ones are the SDK's own and are read by the SDK from the
+// process environment; the GCE and Azure ones are read like the metadata variables above.
 const (
-	DefaultAWSBaseURL   = "http://169.254.169.254"
+	// EnvAWSIMDSEndpoint is the AWS IMDS base URL (AWS SDK standard).
+	EnvAWSIMDSEndpoint = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+	// EnvAWSIMDSDisabled set to "true" turns AWS IMDS off (AWS SDK standard).
+	EnvAWSIMDSDisabled = "AWS_EC2_METADATA_DISABLED"
+	// EnvAWSEC2Endpoint is the EC2 API base URL (AWS SDK standard).
+	EnvAWSEC2Endpoint = "AWS_ENDPOINT_URL_EC2"
+	// EnvGCEMetadataHost is the GCE metadata server as host[:port], as Google's client libraries read it.
+	EnvGCEMetadataHost = "GCE_METADATA_HOST"
+	// EnvAzureIMDSEndpoint is the Azure IMDS base URL.
+	EnvAzureIMDSEndpoint = "AZURE_IMDS_ENDPOINT"
+)
+
+// Default base URLs of the metadata services and the default timeouts.
+const (
+	// DefaultAWSBaseURL is AWS IMDS (IPv4), the AWS SDK's own default.
+	DefaultAWSBaseURL = "http://169.254.169.254"
+	// DefaultAzureBaseURL is Azure IMDS.
 	DefaultAzureBaseURL = "http://169.254.169.254"
-	DefaultGCEBaseURL   = "http://metadata.google.internal"
-	DefaultTimeout      = 2 * time.Second
-	DefaultIMDSTokenTTL = 5 * time.Minute
+	// DefaultGCEBaseURL is the GCE metadata server.
+	DefaultGCEBaseURL = "http://metadata.google.internal"
+	// DefaultTimeout bounds one metadata-service request.
+	DefaultTimeout = 2 * time.Second
+	// DefaultAPITimeout bounds one cloud API call (EC2 DescribeInstances with its credential lookup).
+	DefaultAPITimeout = 10 * time.Second
 )
 
 // Sources recorded in Metadata.Sources.
 const (
 	SourceEnv     = "env"
 	SourceAWS     = "aws-imds"
+	SourceEC2     = "aws-ec2-api" // ec2:DescribeInstances on the node's own instance
 	SourceGCE     = "gce-metadata"
 	SourceAzure   = "azure-imds"
 	SourceDerived = "derived"
@@ -136,63 +163,53 @@ func (e *MissingMetadataError) Unwrap() error { return e.Cause }
 // Option configures Discover.
 type Option func(*discoverer)
 
-// WithAWSBaseURL sets the AWS IMDS base URL (default http://169.254.169.254).
+// WithAWSBaseURL sets the AWS IMDS base URL (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254).
 func WithAWSBaseURL(u string) Option { return func(d *discoverer) { d.awsURL = u } }
 
-// WithGCEBaseURL sets the GCE metadata server base URL (default http://metadata.google.internal).
+// WithEC2Endpoint sets the EC2 API base URL (default: AWS_ENDPOINT_URL_EC2, else the region's endpoint).
+func WithEC2Endpoint(u string) Option { return func(d *discoverer) { d.ec2URL = u } }
+
+// WithGCEBaseURL sets the GCE metadata server base URL (default: GCE_METADATA_HOST, else http://metadata.google.internal).
 func WithGCEBaseURL(u string) Option { return func(d *discoverer) { d.gceURL = u } }
 
-// WithAzureBaseURL sets the Azure IMDS base URL (default http://169.254.169.254).
+// WithAzureBaseURL sets the Azure IMDS base URL (default: AZURE_IMDS_ENDPOINT, else http://169.254.169.254).
 func WithAzureBaseURL(u string) Option { return func(d *discoverer) { d.azureURL = u } }
 
 // WithTimeout sets the timeout of each metadata request (default 2s).
 func WithTimeout(t time.Duration) Option { return func(d *discoverer) { d.timeout = t } }
 
-// WithHTTPClient sets the HTTP client (default: no proxy, no overall timeout).
-func WithHTTPClient(c *http.Client) Option { return func(d *discoverer) { d.http = c } }
+// WithAPITimeout sets the timeout of each cloud API call (default 10s).
+func WithAPITimeout(t time.Duration) Option { return func(d *discoverer) { d.apiTimeout = t } }
 
-// WithIMDSTokenTTL sets the TTL requested for the IMDSv2 session token (default 5m).
-func WithIMDSTokenTTL(t time.Duration) Option { return func(d *discoverer) { d.tokenTTL = t } }
+// WithHTTPClient sets the HTTP client of every request, metadata and API alike (default: metadata
+// requests never use a proxy; API calls honour HTTPS_PROXY/NO_PROXY and AWS_CA_BUNDLE, which
+// the AWS SDK cannot apply to a client given here).
+func WithHTTPClient(c *http.Client) Option { return func(d *discoverer) { d.http, d.apiHTTP = c, c } }
 
 type discoverer struct {
-	env      func(string) string
-	awsURL   string
-	gceURL   string
-	azureURL string
-	timeout  time.Duration
-	tokenTTL time.Duration
-	http     *http.Client
+	env        func(string) string
+	awsURL     string // empty: the AWS SDK's resolution
+	ec2URL     string // empty: the AWS SDK's resolution
+	gceURL     string
+	azureURL   string
+	timeout    time.Duration
+	apiTimeout time.Duration
+	http       *http.Client   // metadata services
+	apiHTTP    aws.HTTPClient // cloud APIs
 }
 
+// adjustTransport is applied to every transport this package builds; tests make it refuse any
+// address that is not loopback.
+var adjustTransport = func(*http.Transport) {}
+
 // Discover returns the cluster metadata of provider ("eks", "gke" or "aks"), read from env
-// (os.Getenv when nil) first and from the cloud metadata service for what env lacks. Any
-// failure to find a value is a *MissingMetadataError.
+// (os.Getenv when nil) first, each variable overriding its own value, and from the cloud for
+// what env lacks. Any failure to find a value is a *MissingMetadataError.
 func Discover(ctx context.Context, provider string, env func(string) string, opts ...Option) (*Metadata, error) {
 	if env == nil {
 		env = os.Getenv
 	}
-	d := &discoverer{
-		env:      func(k string) string { return strings.TrimSpace(env(k)) },
-		awsURL:   DefaultAWSBaseURL,
-		gceURL:   DefaultGCEBaseURL,
-		azureURL: DefaultAzureBaseURL,
-		timeout:  DefaultTimeout,
-		tokenTTL: DefaultIMDSTokenTTL,
-	}
-	for _, o := range opts {
-		o(d)
-	}
-	if d.timeout <= 0 {
-		d.timeout = DefaultTimeout
-	}
-	if d.tokenTTL < time.Second {
-		d.tokenTTL = DefaultIMDSTokenTTL
-	}
-	if d.http == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil // metadata services are link-local: never go through a proxy
-		d.http = &http.Client{Transport: tr}
-	}
+	d := newDiscoverer(env, opts)
 	var m *Metadata
 	var err error
 	switch p := strings.ToLower(strings.TrimSpace(provider)); p {
@@ -212,13 +229,49 @@ func Discover(ctx context.Context, provider string, env func(string) string, opt
 	return m, err
 }
 
-// get performs one bounded metadata request and returns the body of a 200 answer.
-func (d *discoverer) get(ctx context.Context, method, url string, header http.Header) ([]byte, error) {
+// newDiscoverer applies opts over the defaults; endpoint variables fill what no option set.
+func newDiscoverer(env func(string) string, opts []Option) *discoverer {
+	d := &discoverer{env: func(k string) string { return strings.TrimSpace(env(k)) }}
+	for _, o := range opts {
+		o(d)
+	}
+	if d.gceURL == "" {
+		d.gceURL = DefaultGCEBaseURL
+		if h := d.env(EnvGCEMetadataHost); strings.Contains(h, "://") {
+			d.gceURL = h
+		} else if h != "" {
+			d.gceURL = "http://" + h // host[:port], as Google's libraries take it
+		}
+	}
+	if d.azureURL == "" {
+		d.azureURL = cmp.Or(d.env(EnvAzureIMDSEndpoint), DefaultAzureBaseURL)
+	}
+	if d.timeout <= 0 {
+		d.timeout = DefaultTimeout
+	}
+	if d.apiTimeout <= 0 {
+		d.apiTimeout = DefaultAPITimeout
+	}
+	if d.http == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil // metadata services are link-local: never go through a proxy
+		adjustTransport(tr)
+		d.http = &http.Client{Transport: tr}
+	}
+	if d.apiHTTP == nil {
+		d.apiHTTP = awshttp.NewBuildableClient().WithTransportOptions(adjustTransport)
+	}
+	return d
+}
+
+// get performs one bounded metadata request and returns the body of a 200 answer and the
+// answer's header (also with a statusError).
+func (d *discoverer) get(ctx context.Context, method, url string, header http.Header) ([]byte, http.Header, error) {
 	rctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, method, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, vs := range header {
 		for _, v := range vs {
@@ -228,19 +281,19 @@ func (d *discoverer) get(ctx context.Context, method, url string, header http.He
 	resp, err := d.http.Do(req)
 	if err != nil {
 		if rctx.Err() != nil && ctx.Err() == nil {
-			return nil, &unreachableError{fmt.Errorf("%s %s: no answer within %s: %w", method, req.URL.Path, d.timeout, err)}
+			return nil, nil, &unreachableError{fmt.Errorf("%s %s: no answer within %s: %w", method, req.URL.Path, d.timeout, err)}
 		}
-		return nil, &unreachableError{err}
+		return nil, nil, &unreachableError{err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, &unreachableError{fmt.Errorf("%s %s: reading answer: %w", method, req.URL.Path, err)}
+		return nil, resp.Header, &unreachableError{fmt.Errorf("%s %s: reading answer: %w", method, req.URL.Path, err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &statusError{method: method, path: req.URL.Path, status: resp.StatusCode}
+		return nil, resp.Header, &statusError{method: method, path: req.URL.Path, status: resp.StatusCode}
 	}
-	return body, nil
+	return body, resp.Header, nil
 }
 
 // unreachableError marks a transport failure: no further request to that service is tried.

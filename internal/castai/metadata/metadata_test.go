@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -71,197 +72,6 @@ func slowServer(t *testing.T) string {
 	return srv.URL
 }
 
-// fakeIMDS is an AWS IMDSv2 fake: GETs without a valid token are rejected with 401.
-type fakeIMDS struct {
-	tags        map[string]string // nil: tags not enabled in IMDS (404)
-	identityDoc string
-	log         pathLog
-	ttlHeader   string
-}
-
-const imdsToken = "imds-session-token"
-
-func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.log.add(r.Method + " " + r.URL.Path)
-	if r.URL.Path == "/latest/api/token" {
-		if r.Method != http.MethodPut {
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			return
-		}
-		f.ttlHeader = r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds")
-		if f.ttlHeader == "" {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		_, _ = w.Write([]byte(imdsToken))
-		return
-	}
-	if r.Header.Get("X-aws-ec2-metadata-token") != imdsToken {
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	switch p := r.URL.Path; {
-	case p == "/latest/dynamic/instance-identity/document":
-		_, _ = w.Write([]byte(f.identityDoc))
-	case p == "/latest/meta-data/tags/instance":
-		if f.tags == nil {
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		var keys []string
-		for k := range f.tags {
-			keys = append(keys, k)
-		}
-		_, _ = w.Write([]byte(strings.Join(keys, "\n")))
-	case strings.HasPrefix(p, "/latest/meta-data/tags/instance/"):
-		v, ok := f.tags[strings.TrimPrefix(p, "/latest/meta-data/tags/instance/")]
-		if !ok || f.tags == nil {
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		_, _ = w.Write([]byte(v))
-	default:
-		w.WriteHeader(http.StatusNotFound)
-	}
-}
-
-const identityDoc = `{"accountId":"123456789012","region":"eu-central-1","instanceId":"i-0abc","availabilityZone":"eu-central-1a"}`
-
-func TestEKSFromEnv(t *testing.T) {
-	env := map[string]string{EnvEKSAccountID: " 123456789012 ", EnvEKSRegion: "us-east-1", EnvEKSClusterName: "prod"}
-	m, err := Discover(t.Context(), "EKS", envMap(env), WithAWSBaseURL(failServer(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.AccountID != "123456789012" || m.Region != "us-east-1" || m.ClusterName != "prod" || m.Sources[EnvEKSRegion] != SourceEnv {
-		t.Fatalf("metadata = %+v", m)
-	}
-}
-
-func TestEKSPartialEnv(t *testing.T) {
-	tests := []struct {
-		name    string
-		env     map[string]string
-		missing []string
-	}{
-		{"only region", map[string]string{EnvEKSRegion: "us-east-1"}, []string{EnvEKSAccountID, EnvEKSClusterName}},
-		{"no name", map[string]string{EnvEKSRegion: "us-east-1", EnvEKSAccountID: "1"}, []string{EnvEKSClusterName}},
-		{"only name", map[string]string{EnvEKSClusterName: "prod"}, []string{EnvEKSAccountID, EnvEKSRegion}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Discover(t.Context(), ProviderEKS, envMap(tt.env), WithAWSBaseURL(failServer(t)))
-			var me *MissingMetadataError
-			if !errors.As(err, &me) || !reflect.DeepEqual(me.MissingEnv, tt.missing) || me.Provider != ProviderEKS {
-				t.Fatalf("err = %v", err)
-			}
-			for _, v := range tt.missing {
-				if !strings.Contains(err.Error(), "--set additionalEnv."+v+"=") {
-					t.Fatalf("error does not tell how to set %s: %v", v, err)
-				}
-			}
-			if !strings.Contains(err.Error(), "partially set") {
-				t.Fatalf("err = %v", err)
-			}
-		})
-	}
-}
-
-func TestEKSFromIMDS(t *testing.T) {
-	tests := []struct {
-		name string
-		tags map[string]string
-		want string
-	}{
-		{"kubernetes.io owned", map[string]string{"Name": "node", "kubernetes.io/cluster/prod": "owned"}, "prod"},
-		{"k8s.io owned", map[string]string{"k8s.io/cluster/kops-a": "owned"}, "kops-a"},
-		{"shared is not ownership", map[string]string{"kubernetes.io/cluster/other": "shared", "KubernetesCluster": "kops-b"}, "kops-b"},
-		{"eks managed node group", map[string]string{"eks:cluster-name": "managed", "eks:nodegroup-name": "ng"}, "managed"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeIMDS{tags: tt.tags, identityDoc: identityDoc}
-			srv := httptest.NewServer(f)
-			defer srv.Close()
-			m, err := Discover(t.Context(), ProviderEKS, envMap(nil), WithAWSBaseURL(srv.URL))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.ClusterName != tt.want || m.Region != "eu-central-1" || m.AccountID != "123456789012" || m.InstanceID != "i-0abc" {
-				t.Fatalf("metadata = %+v", m)
-			}
-			if m.Sources[EnvEKSClusterName] != SourceAWS {
-				t.Fatalf("sources = %v", m.Sources)
-			}
-			if f.ttlHeader != "300" {
-				t.Fatalf("token TTL header = %q", f.ttlHeader)
-			}
-			if p := f.log.get(); p[0] != "PUT /latest/api/token" {
-				t.Fatalf("first request = %q, want the IMDSv2 token", p[0])
-			}
-		})
-	}
-}
-
-func TestEKSIMDSFailures(t *testing.T) {
-	all := []string{EnvEKSAccountID, EnvEKSRegion, EnvEKSClusterName}
-	tests := []struct {
-		name     string
-		url      func(t *testing.T) string
-		contains []string
-	}{
-		{"tags not enabled", func(t *testing.T) string {
-			srv := httptest.NewServer(&fakeIMDS{identityDoc: identityDoc})
-			t.Cleanup(srv.Close)
-			return srv.URL
-		}, []string{"AWS IMDS", "instance tags", "InstanceMetadataTags=enabled"}},
-		{"no cluster tag", func(t *testing.T) string {
-			srv := httptest.NewServer(&fakeIMDS{identityDoc: identityDoc, tags: map[string]string{"Name": "x"}})
-			t.Cleanup(srv.Close)
-			return srv.URL
-		}, []string{"no cluster tag"}},
-		{"bad identity document", func(t *testing.T) string {
-			srv := httptest.NewServer(&fakeIMDS{identityDoc: "<html>", tags: map[string]string{}})
-			t.Cleanup(srv.Close)
-			return srv.URL
-		}, []string{"not JSON"}},
-		{"unreachable", deadURL, []string{"AWS IMDS", "IMDSv2 token", "connection refused"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Discover(t.Context(), ProviderEKS, envMap(nil), WithAWSBaseURL(tt.url(t)))
-			var me *MissingMetadataError
-			if !errors.As(err, &me) || !reflect.DeepEqual(me.MissingEnv, all) {
-				t.Fatalf("err = %v", err)
-			}
-			msg := err.Error()
-			want := "; set EKS_ACCOUNT_ID, EKS_REGION, EKS_CLUSTER_NAME on the operator (helm: --set additionalEnv.EKS_ACCOUNT_ID=… --set additionalEnv.EKS_REGION=… --set additionalEnv.EKS_CLUSTER_NAME=…)"
-			if !strings.HasPrefix(msg, "cluster metadata unavailable (") || !strings.HasSuffix(msg, want) {
-				t.Fatalf("message = %q", msg)
-			}
-			for _, s := range tt.contains {
-				if !strings.Contains(msg, s) {
-					t.Fatalf("message lacks %q: %q", s, msg)
-				}
-			}
-		})
-	}
-}
-
-func TestIMDSTokenRequired(t *testing.T) {
-	f := &fakeIMDS{tags: map[string]string{"KubernetesCluster": "x"}, identityDoc: identityDoc}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/latest/dynamic/instance-identity/document")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("the fake must reject GETs without a token; got %d", resp.StatusCode)
-	}
-}
-
 func TestSlowMetadataTimesOut(t *testing.T) {
 	tests := []struct {
 		provider string
@@ -292,14 +102,22 @@ func TestSlowMetadataTimesOut(t *testing.T) {
 	}
 }
 
-// fakeGCE is a GCE metadata server; requests without Metadata-Flavor: Google get 403.
+// fakeGCE is a GCE metadata server: plain-text values, Metadata-Flavor: Google on every answer,
+// 403 for requests without that header, 404 for unknown paths.
 type fakeGCE struct {
-	values map[string]string
-	log    pathLog
+	values   map[string]string
+	log      pathLog
+	noFlavor bool // answer like a proxy or captive portal would: 200 without the header
 }
 
 func (f *fakeGCE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.log.add(r.URL.Path)
+	if f.noFlavor {
+		_, _ = w.Write([]byte("<html>login</html>"))
+		return
+	}
+	w.Header().Set("Metadata-Flavor", "Google")
+	w.Header().Set("Content-Type", "application/text")
 	if r.Header.Get("Metadata-Flavor") != "Google" {
 		w.WriteHeader(http.StatusForbidden)
 		return
@@ -309,7 +127,6 @@ func (f *fakeGCE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	w.Header().Set("Metadata-Flavor", "Google")
 	_, _ = w.Write([]byte(v))
 }
 
@@ -362,7 +179,9 @@ func TestGKE(t *testing.T) {
 			f := &fakeGCE{values: tt.values}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
-			m, err := Discover(t.Context(), ProviderGKE, envMap(tt.env), WithGCEBaseURL(srv.URL))
+			env := map[string]string{EnvGCEMetadataHost: srv.Listener.Addr().String()} // host:port, as Google's libraries take it
+			maps.Copy(env, tt.env)
+			m, err := Discover(t.Context(), ProviderGKE, envMap(env))
 			if got := len(f.log.get()); got != tt.wantPaths {
 				t.Fatalf("metadata requests = %d, want %d: %v", got, tt.wantPaths, f.log.get())
 			}
@@ -374,6 +193,11 @@ func TestGKE(t *testing.T) {
 				if !strings.Contains(err.Error(), "GCE metadata") || !strings.Contains(err.Error(), "HTTP 404") {
 					t.Fatalf("err = %v", err)
 				}
+				for _, v := range tt.missing {
+					if !strings.Contains(err.Error(), "--set additionalEnv."+v+"=") {
+						t.Fatalf("message does not say how to set %s: %v", v, err)
+					}
+				}
 				return
 			}
 			if err != nil {
@@ -383,6 +207,20 @@ func TestGKE(t *testing.T) {
 				t.Fatalf("metadata = %+v, want %+v", m, tt.want)
 			}
 		})
+	}
+}
+
+func TestGKENotTheMetadataServer(t *testing.T) {
+	f := &fakeGCE{noFlavor: true}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	_, err := Discover(t.Context(), ProviderGKE, envMap(map[string]string{EnvGCEMetadataHost: srv.URL}))
+	var me *MissingMetadataError
+	if !errors.As(err, &me) || !reflect.DeepEqual(me.MissingEnv, gkeEnv) {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(err.Error(), "not the GCE metadata server") || len(f.log.get()) != 1 {
+		t.Fatalf("err = %v after %d requests", err, len(f.log.get()))
 	}
 }
 
@@ -399,7 +237,8 @@ func TestGKEUnreachable(t *testing.T) {
 	}
 }
 
-// fakeAzure is Azure IMDS; requests without Metadata: true or the API version get 400.
+// fakeAzure is Azure IMDS: GET /metadata/instance?api-version=2021-05-01 with Metadata: true
+// (400 otherwise, with IMDS's JSON error) answers the instance document.
 type fakeAzure struct {
 	compute map[string]string
 	calls   pathLog
@@ -407,15 +246,26 @@ type fakeAzure struct {
 
 func (f *fakeAzure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.calls.add(r.URL.String())
-	if r.Header.Get("Metadata") != "true" || r.URL.Query().Get("api-version") != "2021-05-01" || r.URL.Path != "/metadata/instance" {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if r.Method != http.MethodGet || r.Header.Get("Metadata") != "true" || r.Header.Get("X-Forwarded-For") != "" ||
+		r.URL.Query().Get("api-version") != "2021-05-01" || r.URL.Path != "/metadata/instance" {
 		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"Bad request. Required metadata header not specified"}`))
 		return
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"compute": f.compute, "network": map[string]any{}})
+	compute := map[string]any{"azEnvironment": "AzurePublicCloud", "osType": "Linux", "vmSize": "Standard_D4s_v3",
+		"tagsList": []any{map[string]string{"name": "aks-managed-poolName", "value": "nodepool1"}}}
+	for k, v := range f.compute {
+		compute[k] = v
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"compute": compute,
+		"network": map[string]any{"interface": []any{map[string]any{"macAddress": "000D3A000000"}}}})
 }
 
 func TestAKS(t *testing.T) {
-	full := map[string]string{"location": "westeurope", "resourceGroupName": "MC_rg_aks_westeurope", "subscriptionId": "sub-1", "vmId": "x"}
+	full := map[string]string{"location": "westeurope", "resourceGroupName": "MC_rg_aks_westeurope",
+		"subscriptionId": "0a1b2c3d-0000-4000-8000-000000000001", "vmId": "x", "name": "aks-nodepool1-123-vmss_0"}
+	sub := full["subscriptionId"]
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -424,9 +274,9 @@ func TestAKS(t *testing.T) {
 		missing []string
 		calls   int
 	}{
-		{name: "imds", compute: full, want: [3]string{"westeurope", "MC_rg_aks_westeurope", "sub-1"}, calls: 1},
+		{name: "imds", compute: full, want: [3]string{"westeurope", "MC_rg_aks_westeurope", sub}, calls: 1},
 		{name: "env", env: map[string]string{EnvAKSLocation: "l", EnvAKSNodeResourceGroup: "g", EnvAKSSubscriptionID: "s"}, want: [3]string{"l", "g", "s"}},
-		{name: "partial env", env: map[string]string{EnvAKSLocation: "northeurope"}, compute: full, want: [3]string{"northeurope", "MC_rg_aks_westeurope", "sub-1"}, calls: 1},
+		{name: "partial env", env: map[string]string{EnvAKSLocation: "northeurope"}, compute: full, want: [3]string{"northeurope", "MC_rg_aks_westeurope", sub}, calls: 1},
 		{name: "incomplete imds", compute: map[string]string{"location": "westeurope", "resourceGroupName": "rg"}, missing: []string{EnvAKSSubscriptionID}, calls: 1},
 	}
 	for _, tt := range tests {
@@ -434,7 +284,9 @@ func TestAKS(t *testing.T) {
 			f := &fakeAzure{compute: tt.compute}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
-			m, err := Discover(t.Context(), ProviderAKS, envMap(tt.env), WithAzureBaseURL(srv.URL))
+			env := map[string]string{EnvAzureIMDSEndpoint: srv.URL}
+			maps.Copy(env, tt.env)
+			m, err := Discover(t.Context(), ProviderAKS, envMap(env))
 			if got := len(f.calls.get()); got != tt.calls {
 				t.Fatalf("IMDS calls = %d, want %d", got, tt.calls)
 			}
@@ -442,6 +294,11 @@ func TestAKS(t *testing.T) {
 				var me *MissingMetadataError
 				if !errors.As(err, &me) || !reflect.DeepEqual(me.MissingEnv, tt.missing) || !strings.Contains(err.Error(), "Azure IMDS") {
 					t.Fatalf("err = %v", err)
+				}
+				for _, v := range tt.missing {
+					if !strings.Contains(err.Error(), "--set additionalEnv."+v+"=") {
+						t.Fatalf("message does not say how to set %s: %v", v, err)
+					}
 				}
 				return
 			}
@@ -455,11 +312,31 @@ func TestAKS(t *testing.T) {
 	}
 }
 
-func TestAKSUnreachable(t *testing.T) {
-	_, err := Discover(t.Context(), ProviderAKS, envMap(nil), WithAzureBaseURL(deadURL(t)))
-	var me *MissingMetadataError
-	if !errors.As(err, &me) || !reflect.DeepEqual(me.MissingEnv, []string{EnvAKSLocation, EnvAKSNodeResourceGroup, EnvAKSSubscriptionID}) {
-		t.Fatalf("err = %v", err)
+func TestAKSFailures(t *testing.T) {
+	notJSON := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) }))
+	defer notJSON.Close()
+	tests := []struct {
+		name, url string
+		opts      []Option
+		contains  string
+	}{
+		{name: "unreachable", url: deadURL(t), contains: "connection refused"},
+		{name: "not JSON", url: notJSON.URL, contains: "instance document is not JSON"},
+		{name: "the option wins over the variable", url: notJSON.URL, opts: []Option{WithAzureBaseURL(deadURL(t))}, contains: "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Discover(t.Context(), ProviderAKS, envMap(map[string]string{EnvAzureIMDSEndpoint: tt.url}), tt.opts...)
+			var me *MissingMetadataError
+			if !errors.As(err, &me) || !reflect.DeepEqual(me.MissingEnv, aksEnv) || !strings.Contains(err.Error(), tt.contains) {
+				t.Fatalf("err = %v", err)
+			}
+			want := "; set AKS_LOCATION, AKS_NODE_RESOURCE_GROUP, AKS_SUBSCRIPTION_ID on the operator (helm: --set additionalEnv.AKS_LOCATION=… " +
+				"--set additionalEnv.AKS_NODE_RESOURCE_GROUP=… --set additionalEnv.AKS_SUBSCRIPTION_ID=…)"
+			if !strings.HasSuffix(err.Error(), want) {
+				t.Fatalf("message = %q", err.Error())
+			}
+		})
 	}
 }
 
