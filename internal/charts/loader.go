@@ -1,7 +1,6 @@
 package charts
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/repo"
 )
 
@@ -234,7 +232,7 @@ func normalizeDigest(d string) string {
 // parseArchive loads a chart archive and checks that it holds chart name in
 // a version equal to version (any version when version is "").
 func parseArchive(data []byte, name, version string) (*chart.Chart, error) {
-	ch, err := loader.LoadArchive(bytes.NewReader(data))
+	ch, err := loadArchive(data)
 	if err != nil {
 		return nil, fail(ErrCorruptArchive, err, "cannot read chart archive")
 	}

@@ -1,7 +1,6 @@
 package charts
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -128,7 +127,7 @@ func (l *Loader) singleArchive(path, name string) ([]localChart, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := loader.LoadArchive(bytes.NewReader(data))
+	ch, err := loadArchive(data)
 	if err != nil {
 		return nil, fail(ErrCorruptArchive, err, "cannot read chart archive %s", path)
 	}
