@@ -171,29 +171,41 @@ func (c *Client) ValidateUpgrade(ctx context.Context, clusterID, component, targ
 		body: ValidateUpgradeRequest{ClusterID: clusterID, ComponentName: component, TargetVersion: targetVersion},
 		out:  &out,
 		errorBody: func(status int, body []byte) bool {
-			if status >= 500 || status == http.StatusTooManyRequests {
-				return false
+			verdict, ok := decodeUpgradeVerdict(status, body)
+			if ok {
+				out = *verdict
 			}
-			var probe map[string]json.RawMessage
-			if json.Unmarshal(body, &probe) != nil {
-				return false
-			}
-			_, hasAllowed := probe["allowed"]
-			_, hasReason := probe["blockReason"]
-			if !hasAllowed && !hasReason {
-				return false
-			}
-			if json.Unmarshal(body, &out) != nil {
-				return false
-			}
-			out.Allowed = false
-			return true
+			return ok
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// decodeUpgradeVerdict reads a non-2xx validateUpgrade answer whose JSON object carries "allowed" or
+// "blockReason" as a refusal (Allowed is false); ok is false for an ordinary error answer, and always
+// for 5xx and 429, which are retried.
+func decodeUpgradeVerdict(status int, body []byte) (verdict *ValidateUpgradeResponse, ok bool) {
+	if status >= 500 || status == http.StatusTooManyRequests {
+		return nil, false
+	}
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(body, &probe) != nil {
+		return nil, false
+	}
+	_, hasAllowed := probe["allowed"]
+	_, hasReason := probe["blockReason"]
+	if !hasAllowed && !hasReason {
+		return nil, false
+	}
+	var out ValidateUpgradeResponse
+	if json.Unmarshal(body, &out) != nil {
+		return nil, false
+	}
+	out.Allowed = false
+	return &out, true
 }
 
 // ShipLogs sends one batch of log entries (POST {apiUrl}/v1/clusters/{id}/components/

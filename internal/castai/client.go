@@ -461,12 +461,20 @@ func (c *Client) attempt(ctx context.Context, cl call, key string, payload []byt
 	if cl.out == nil {
 		return nil
 	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return &attemptError{err: fmt.Errorf("%w: HTTP %d with an empty body", ErrMalformedResponse, resp.StatusCode)}
+	if err := decodeResponse(resp.StatusCode, raw, cl.out, key); err != nil {
+		return &attemptError{err: err}
 	}
-	if err := json.Unmarshal(raw, cl.out); err != nil {
-		return &attemptError{err: fmt.Errorf("%w: HTTP %d: decoding JSON: %s (body starts: %q)",
-			ErrMalformedResponse, resp.StatusCode, describeJSONError(err), snippet(raw, key))}
+	return nil
+}
+
+// decodeResponse decodes the body of a 2xx answer into out; its errors wrap ErrMalformedResponse.
+func decodeResponse(status int, body []byte, out any, key string) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fmt.Errorf("%w: HTTP %d with an empty body", ErrMalformedResponse, status)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%w: HTTP %d: decoding JSON: %s (body starts: %q)",
+			ErrMalformedResponse, status, describeJSONError(err), snippet(body, key))
 	}
 	return nil
 }
