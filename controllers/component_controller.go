@@ -31,6 +31,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/metrics"
 	"github.com/castware-operator/castware-operator/internal/redact"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
@@ -132,10 +133,14 @@ type ComponentReconciler struct {
 func (r *ComponentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	comp := &castwarev1.Component{}
 	if err := r.Client.Get(ctx, req.NamespacedName, comp); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.ForgetComponent(req.Namespace, req.Name) // deleted without a finalizer (named after its component)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("component", comp.Spec.Component))
 	sw := newStatusWriter(r.Client, comp)
+	defer observeComponent(comp)
 	res, err := r.reconcile(ctx, comp)
 	err = redact.Error(err) // Helm errors may quote rendered values
 	if ferr := sw.flush(ctx, comp, func(o client.Object) any { return o.(*castwarev1.Component).Status }); ferr != nil && !apierrors.IsNotFound(ferr) {
@@ -384,6 +389,7 @@ func (r *ComponentReconciler) runStateMachine(ctx context.Context, w *work) (ctr
 		d := helm.Decide(want, helm.Observed{State: st, Ready: ready, InFlight: r.Engine.InFlight(comp, w.release)},
 			helm.Policy{Now: r.now(), Session: r.Engine.Session(), PendingTimeout: r.Engine.PendingTimeout(), ReadyTimeout: r.Engine.ReadyTimeout()})
 		logger.V(1).Info("decided", "step", d.Step, "message", d.Message, "failed", want.Failed, "hash", w.hash)
+		metrics.ComponentDecision(string(d.Step))
 		again, res, err := r.execute(ctx, w, st, d)
 		if err != nil || !again {
 			return res, err

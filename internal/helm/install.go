@@ -6,11 +6,20 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
 // Install creates a release. It does not wait for workloads (see Readiness). When Helm fails after
 // recording the release, the failed revision is left for the state machine, which reinstalls it.
-func (e *Engine) Install(ctx context.Context, req Request) (*release.Release, error) {
+func (e *Engine) Install(ctx context.Context, req Request) (_ *release.Release, err error) {
+	if !req.DryRun {
+		defer metrics.StartHelm(metrics.HelmInstall).Done(&err)
+	}
+	return e.install(ctx, req)
+}
+
+func (e *Engine) install(ctx context.Context, req Request) (*release.Release, error) {
 	ac, err := e.client(ctx, req.Owner)
 	if err != nil {
 		return nil, err
@@ -35,11 +44,12 @@ func (e *Engine) Install(ctx context.Context, req Request) (*release.Release, er
 }
 
 // Reinstall removes a release that never deployed successfully and installs it again.
-func (e *Engine) Reinstall(ctx context.Context, req Request) (*release.Release, error) {
-	if err := e.Uninstall(ctx, req.Owner, req.ReleaseName); err != nil {
+func (e *Engine) Reinstall(ctx context.Context, req Request) (_ *release.Release, err error) {
+	defer metrics.StartHelm(metrics.HelmReinstall).Done(&err)
+	if err := e.uninstall(ctx, req.Owner, req.ReleaseName); err != nil {
 		return nil, err
 	}
-	return e.Install(ctx, req)
+	return e.install(ctx, req)
 }
 
 func chartName(req Request) string {

@@ -7,11 +7,14 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
 // Rollback rolls a release back to an explicit revision (the state machine's last good one, never
 // simply "the previous" one, which may itself have failed).
-func (e *Engine) Rollback(ctx context.Context, owner client.Object, name string, toRevision int) (*release.Release, error) {
+func (e *Engine) Rollback(ctx context.Context, owner client.Object, name string, toRevision int) (_ *release.Release, err error) {
+	defer metrics.StartHelm(metrics.HelmRollback).Done(&err)
 	ac, err := e.client(ctx, owner)
 	if err != nil {
 		return nil, err

@@ -8,11 +8,18 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
 // Uninstall removes a release and its objects, keeping no history. A missing release is not an error.
 // Namespaces the release rendered are kept (see GuardNamespaces).
-func (e *Engine) Uninstall(ctx context.Context, owner client.Object, name string) error {
+func (e *Engine) Uninstall(ctx context.Context, owner client.Object, name string) (err error) {
+	defer metrics.StartHelm(metrics.HelmUninstall).Done(&err)
+	return e.uninstall(ctx, owner, name)
+}
+
+func (e *Engine) uninstall(ctx context.Context, owner client.Object, name string) error {
 	ac, err := e.client(ctx, owner)
 	if err != nil {
 		return err

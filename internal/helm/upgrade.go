@@ -6,13 +6,18 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
 // Upgrade moves a deployed release to the wanted chart and values. Values are the whole truth: nothing
 // is reused from the previous revision, so a key removed from the wanted values disappears. Namespaces
 // the previous revision rendered are protected first (see GuardNamespaces). A failure leaves a failed
 // revision for the state machine, which rolls back to the last good revision.
-func (e *Engine) Upgrade(ctx context.Context, req Request) (*release.Release, error) {
+func (e *Engine) Upgrade(ctx context.Context, req Request) (_ *release.Release, err error) {
+	if !req.DryRun {
+		defer metrics.StartHelm(metrics.HelmUpgrade).Done(&err)
+	}
 	ac, err := e.client(ctx, req.Owner)
 	if err != nil {
 		return nil, err
