@@ -20,6 +20,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/catalog"
+	"github.com/castware-operator/castware-operator/internal/metrics"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 
@@ -287,6 +288,7 @@ func (p *Poller) apply(ctx context.Context, key types.NamespacedName, clusterID 
 		}
 	} else {
 		actionErr = p.handle(ctx, cl, a)
+		metrics.ConsoleActionApplied(string(a.Kind()), a.CreateTime, actionErr)
 		if actionErr != nil {
 			logger.Info("console action failed", "error", actionErr.Error())
 		} else {
@@ -301,6 +303,7 @@ func (p *Poller) apply(ctx context.Context, key types.NamespacedName, clusterID 
 		logger.Info("acknowledging the action failed; it will be delivered and acknowledged again", "error", err.Error())
 		return false
 	}
+	metrics.ConsoleActionAcknowledged(string(a.Kind()), a.CreateTime)
 	if err := p.recordHandled(ctx, key, a, actionErr, true); err != nil {
 		logger.V(1).Info("cannot record the acknowledgement", "error", err.Error())
 	}

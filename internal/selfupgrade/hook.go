@@ -18,6 +18,7 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
+	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
 // Hook is the Cluster-controller hook (controllers.ClusterHook) of the self-upgrade: it mirrors
@@ -66,12 +67,22 @@ func (u *Upgrader) condition(st *castwarev1.OperatorUpgradeStatus) *metav1.Condi
 }
 
 func setCondition(cl *castwarev1.Cluster, c *metav1.Condition) {
+	metrics.SetSelfUpgradePhase(conditionPhase(c))
 	if c == nil {
 		meta.RemoveStatusCondition(&cl.Status.Conditions, ConditionOperatorUpgrade)
 		return
 	}
 	c.Type, c.ObservedGeneration = ConditionOperatorUpgrade, cl.Generation
 	meta.SetStatusCondition(&cl.Status.Conditions, *c)
+}
+
+// conditionPhase is the self-upgrade state a condition shows: its reason (a phase, Disabled or
+// ManagedByOLM), or "" (None) without a condition.
+func conditionPhase(c *metav1.Condition) string {
+	if c == nil {
+		return ""
+	}
+	return c.Reason
 }
 
 // AutoUpdateTarget returns the version an auto-update should move to: latest when it is a newer
