@@ -156,6 +156,7 @@ type Client struct {
 	now         func() time.Time
 	cacheTTL    time.Duration
 	log         *slog.Logger
+	observer    Observer
 
 	statsMu sync.Mutex
 	stats   map[Endpoint]*EndpointStats
@@ -433,7 +434,9 @@ func (c *Client) attempt(ctx context.Context, cl call, key string, payload []byt
 		req.Header.Set("Content-Type", "application/json")
 	}
 
+	sent := c.now()
 	resp, err := c.http.Do(req)
+	c.observe(cl.ep, resp, sent)
 	if err != nil {
 		return c.transportError(ctx, actx, cl, timeout, err)
 	}
