@@ -65,7 +65,8 @@ test: testbin chromium verify-fmt vet ## Build every tool it needs, then run eve
 # like any test; fuzz-short fuzzes each for FUZZTIME.
 FUZZ_TARGETS := internal/values:FuzzMerge internal/values:FuzzUnflatten internal/castai:FuzzDecodeActions \
                 internal/castai:FuzzDecodeAPIError internal/charts:FuzzSelectVersion internal/migration:FuzzExtractWorkload \
-                internal/charts:FuzzParseIndex internal/charts:FuzzParseArchive
+                internal/charts:FuzzParseIndex internal/charts:FuzzParseArchive internal/castai:FuzzDecodeResponse \
+                internal/castai:FuzzDecodeUpgradeVerdict
 FUZZTIME ?= 10s
 
 .PHONY: fuzz-short

@@ -470,14 +470,15 @@ func (c *Client) attempt(ctx context.Context, cl call, key string, payload []byt
 	return nil
 }
 
-// decodeResponse decodes the body of a 2xx answer into out; its errors wrap ErrMalformedResponse.
+// decodeResponse decodes the body of a 2xx answer into out; its errors wrap ErrMalformedResponse and
+// never contain key, not even where a decoding error quotes a value (a time, for one).
 func decodeResponse(status int, body []byte, out any, key string) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fmt.Errorf("%w: HTTP %d with an empty body", ErrMalformedResponse, status)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("%w: HTTP %d: decoding JSON: %s (body starts: %q)",
-			ErrMalformedResponse, status, describeJSONError(err), snippet(body, key))
+			ErrMalformedResponse, status, redact(describeJSONError(err), key), snippet(body, key))
 	}
 	return nil
 }
