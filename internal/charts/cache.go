@@ -63,14 +63,17 @@ func (c *metaCache[T]) get(ctx context.Context, l *Loader, key string, fetch fet
 	}
 	if e := c.lookup(key); fresh(e) {
 		l.stats.indexCacheHits.Add(1)
+		l.cfg.observer.Lookup(CacheIndex, true)
 		return e.val, nil
 	}
 	e, err := c.flights.do(ctx, key, func(fctx context.Context) (*metaEntry[T], error) {
 		prev := c.lookup(key)
 		if fresh(prev) { // refreshed by a flight that finished just before this one started
 			l.stats.indexCacheHits.Add(1)
+			l.cfg.observer.Lookup(CacheIndex, true)
 			return prev, nil
 		}
+		l.cfg.observer.Lookup(CacheIndex, false)
 		next, err := fetch(fctx, prev)
 		if err != nil {
 			return nil, err

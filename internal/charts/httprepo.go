@@ -187,6 +187,7 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 		return nil, statusFailure(ErrRepoUnavailable, u, resp)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, l.cfg.maxIndexBytes+1))
+	l.cfg.observer.Fetched(CacheIndex, len(data))
 	if err != nil {
 		return nil, fail(ErrRepoUnavailable, err, "reading %s", redactURL(u.String()))
 	}
@@ -265,6 +266,7 @@ func (l *Loader) download(ctx context.Context, u *url.URL) ([]byte, error) {
 		return nil, fail(ErrArchiveTooLarge, nil, "%s is %d bytes, the limit is %d", redactURL(u.String()), resp.ContentLength, limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	l.cfg.observer.Fetched(CacheArchive, len(data))
 	if err != nil {
 		return nil, fail(ErrRepoUnavailable, err, "reading %s", redactURL(u.String()))
 	}

@@ -253,13 +253,16 @@ func parseArchive(data []byte, name, version string) (*chart.Chart, error) {
 func (l *Loader) cachedArchive(ctx context.Context, key string, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
 	if data, ok := l.archives.get(key); ok {
 		l.stats.archiveCacheHits.Add(1)
+		l.cfg.observer.Lookup(CacheArchive, true)
 		return data, nil
 	}
 	return l.archiveFlights.do(ctx, key, func(fctx context.Context) ([]byte, error) {
 		if data, ok := l.archives.get(key); ok { // filled by a flight that just finished
 			l.stats.archiveCacheHits.Add(1)
+			l.cfg.observer.Lookup(CacheArchive, true)
 			return data, nil
 		}
+		l.cfg.observer.Lookup(CacheArchive, false)
 		data, err := fetch(fctx)
 		if err != nil {
 			return nil, err

@@ -88,6 +88,7 @@ func (l *Loader) loadOCI(ctx context.Context, u *url.URL, ref Ref) (*Loaded, err
 				return fail(ErrDigestMismatch, nil, "chart layer announced as %s but has %s", res.Chart.Digest, got)
 			}
 			data = res.Chart.Data
+			l.cfg.observer.Fetched(CacheArchive, len(data))
 			return nil
 		})
 		if err != nil {

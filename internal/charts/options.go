@@ -31,6 +31,7 @@ type config struct {
 	archiveCacheBytes int64
 	userAgent         string
 	clock             func() time.Time
+	observer          CacheObserver
 }
 
 func defaultConfig() config {
@@ -42,6 +43,7 @@ func defaultConfig() config {
 		archiveCacheBytes: DefaultArchiveCacheBytes,
 		userAgent:         DefaultUserAgent,
 		clock:             time.Now,
+		observer:          noObserver{},
 	}
 }
 
