@@ -36,6 +36,8 @@ func main() {
 	var watchesFile string
 	var showVersion bool
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "address the metrics endpoint binds to (e.g. :8443); 0 disables it")
+	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS, only to scrapers whose token the API server authenticates and authorizes for GET /metrics; false serves plain HTTP to anyone")
+	flag.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "directory holding tls.crt and tls.key for the metrics endpoint (default: a self-signed certificate)")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "enable leader election so only one replica reconciles")
 	flag.StringVar(&o.LeaderElectionID, "leader-election-id", operator.DefaultLeaderElectionID, "name of the leader-election Lease")

@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
@@ -48,6 +47,11 @@ type Options struct {
 	Catalog *catalog.Catalog
 	// MetricsAddr is the metrics endpoint address; "0" (the default when empty) disables it.
 	MetricsAddr string
+	// MetricsSecure serves metrics over HTTPS to authenticated, authorized scrapers only (main's
+	// --metrics-secure, default true); false serves plain HTTP to anyone (see metrics.go).
+	MetricsSecure bool
+	// MetricsCertDir holds the metrics endpoint's tls.crt and tls.key (default: a self-signed certificate).
+	MetricsCertDir string
 	// ProbeAddr is the health probe address; "0" (the default when empty) disables it.
 	ProbeAddr string
 	// LeaderElection enables leader election with the Lease LeaderElectionID in Namespace.
@@ -191,7 +195,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                       metricsOptions(opts),
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		LeaderElection:                opts.LeaderElection,
 		LeaderElectionID:              opts.LeaderElectionID,
@@ -209,7 +213,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	}
 	src := opts.Charts
 	if src == nil {
-		var copts []charts.Option
+		copts := []charts.Option{chartObserver()}
 		if opts.ChartIndexTTL > 0 {
 			copts = append(copts, charts.WithIndexTTL(opts.ChartIndexTTL))
 		}
@@ -310,7 +314,7 @@ func managedSelector() labels.Selector {
 func (op *Operator) connectCastAI(opts Options) error {
 	mgr := op.Manager
 	co := opts.CastAI
-	op.Conns = console.NewConnections(append([]castai.Option{castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent())}, co.ClientOptions...)...)
+	op.Conns = console.NewConnections(append([]castai.Option{castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent()), apiObserver()}, co.ClientOptions...)...)
 	op.Poller = &console.Poller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Conns: op.Conns, Catalog: opts.Catalog,
 		Interval: co.PollInterval, LongPoll: co.LongPoll}
 	release := co.OperatorRelease

@@ -26,7 +26,7 @@ func (op *Operator) connectSelfUpgrade(opts Options) error {
 	if so.Log.GetSink() == nil {
 		so.Log = ctrl.Log.WithName("self-upgrade")
 	}
-	api := selfupgrade.ClientFromSecret(op.Manager.GetAPIReader(), castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent()))
+	api := selfupgrade.ClientFromSecret(op.Manager.GetAPIReader(), castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent()), apiObserver())
 	if op.Conns != nil {
 		api = func(_ context.Context, cl *castwarev1.Cluster) (selfupgrade.API, error) { return op.Conns.For(cl) }
 	}

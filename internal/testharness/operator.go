@@ -62,7 +62,7 @@ type OperatorConfig struct {
 	LogDir string
 	// Env is extra environment (KEY=value).
 	Env []string
-	// Args are extra flags (e.g. --ready-timeout=20s).
+	// Args are extra flags (e.g. --ready-timeout=20s); they come after the harness's own, so they win.
 	Args []string
 	// Wrap, when set, turns the operator's command line into the one to run (Stress.Command pins it to a core).
 	Wrap func(argv ...string) []string
@@ -84,8 +84,9 @@ func StartOperator(ctx context.Context, c OperatorConfig) (*OperatorProcess, err
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--namespace=" + namespace, "--leader-elect", "--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe,
-		"--watches-file=" + filepath.Join(RepoRoot(), "watches.yaml")}, c.Args...)
+	// Plain-HTTP metrics, so Metric can read them; a test of the secure endpoint passes --metrics-secure=true.
+	args := append([]string{"--namespace=" + namespace, "--leader-elect", "--metrics-bind-address=" + metrics, "--metrics-secure=false",
+		"--health-probe-bind-address=" + probe, "--watches-file=" + filepath.Join(RepoRoot(), "watches.yaml")}, c.Args...)
 	argv := append([]string{bin}, args...)
 	if c.Wrap != nil {
 		argv = c.Wrap(argv...)
@@ -206,7 +207,8 @@ func (p *OperatorProcess) MemoryBreakdown() (map[string]float64, error) {
 	return out, nil
 }
 
-// Metric reads one value from the operator's Prometheus endpoint (summing series whose labels contain match).
+// Metric reads one value from the operator's plain-HTTP Prometheus endpoint (summing series whose labels
+// contain match).
 func (p *OperatorProcess) Metric(name, match string) (float64, error) {
 	resp, err := http.Get("http://" + p.MetricsAddr + "/metrics")
 	if err != nil {
