@@ -2,7 +2,7 @@
 // `make bundle`; tests in test/packaging fail when its output is stale):
 //
 //	shipgen chart    the operator chart's RBAC and webhook-configuration templates and CRDs, and internal/permissions' rule sets
-//	shipgen bundle   the OLM bundle (bundle/ and bundle.Dockerfile)
+//	shipgen bundle   the OLM bundle (bundle/, with the scorecard configuration from config/scorecard, and bundle.Dockerfile)
 //	shipgen validate [-dir bundle]   run the bundle validators (exit 1 on any error or warning)
 package main
 
@@ -35,7 +35,7 @@ func main() {
 		owned = []string{packaging.OperatorChartDir + "/crds"}
 	case "bundle":
 		files, err = packaging.BundleFiles(*root)
-		owned = []string{packaging.BundleDir + "/manifests"}
+		owned = []string{packaging.BundleDir + "/manifests", packaging.BundleDir + "/" + packaging.ScorecardBundleDir}
 	default:
 		err = fmt.Errorf("unknown command %q (chart, bundle or validate)", os.Args[1])
 	}

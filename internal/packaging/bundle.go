@@ -41,15 +41,16 @@ const (
 	SamplesDir = "config/samples"
 )
 
-// BundleAnnotations are the bundle's metadata/annotations.yaml entries (also the bundle image's labels).
-var BundleAnnotations = [][2]string{
+// BundleAnnotations are the bundle's metadata/annotations.yaml entries (also the bundle image's labels):
+// the core bundle annotations, then operator-sdk's scorecard ones.
+var BundleAnnotations = append([][2]string{
 	{"operators.operatorframework.io.bundle.mediatype.v1", "registry+v1"},
 	{"operators.operatorframework.io.bundle.manifests.v1", "manifests/"},
 	{"operators.operatorframework.io.bundle.metadata.v1", "metadata/"},
 	{"operators.operatorframework.io.bundle.package.v1", BundlePackage},
 	{"operators.operatorframework.io.bundle.channels.v1", BundleChannel},
 	{"operators.operatorframework.io.bundle.channel.default.v1", BundleChannel},
-}
+}, ScorecardAnnotations...)
 
 // ChartVersions reads the operator chart's version and appVersion (the CSV's version and image tag).
 func ChartVersions(root string) (version, appVersion string, err error) {
@@ -82,7 +83,8 @@ func KustomizeBuild(root, dir string) ([]*unstructured.Unstructured, error) {
 }
 
 // BundleFiles returns the OLM bundle generated from config/ (the kustomize install, the CRDs, the
-// samples, the hand-written CSV base) and the operator chart's version, keyed by path relative to root.
+// samples, the hand-written CSV base, the scorecard configuration) and the operator chart's version,
+// keyed by path relative to root.
 //
 // The bundle carries no webhookdefinitions, on purpose: OLM's WebhookDescription has no matchConditions (and OLM
 // sets namespaceSelector itself), so the generated validating webhook (failurePolicy Fail) would also receive the
@@ -155,10 +157,15 @@ func BundleFiles(root string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, scorecard, err := ScorecardConfig(root)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]byte{
 		filepath.Join(BundleDir, "manifests", BundlePackage+".clusterserviceversion.yaml"): csvYAML,
 		filepath.Join(BundleDir, "metadata", "annotations.yaml"):                           annotationsYAML(),
-		BundleDockerfile: dockerfile(),
+		ScorecardConfigPath(): scorecard,
+		BundleDockerfile:      dockerfile(),
 	}
 	crdFiles, err := filepath.Glob(filepath.Join(root, CRDDir, "*.yaml"))
 	if err != nil {
@@ -379,5 +386,6 @@ func dockerfile() []byte {
 		fmt.Fprintf(&b, "LABEL %s=%s\n", kv[0], kv[1])
 	}
 	b.WriteString("\nCOPY bundle/manifests /manifests/\nCOPY bundle/metadata /metadata/\n")
+	fmt.Fprintf(&b, "COPY %s /%s\n", filepath.Join(BundleDir, ScorecardBundleDir), ScorecardBundleDir)
 	return []byte(b.String())
 }
