@@ -26,13 +26,15 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 	if stale := packaging.Stale(root, bundle); len(stale) > 0 {
 		t.Errorf("stale bundle files (run `make bundle`): %s", strings.Join(stale, ", "))
 	}
-	entries, err := os.ReadDir(filepath.Join(root, packaging.BundleDir, "manifests"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if _, ok := bundle[filepath.Join(packaging.BundleDir, "manifests", e.Name())]; !ok {
-			t.Errorf("bundle/manifests/%s is not generated any more (run `make bundle`)", e.Name())
+	for _, dir := range []string{"manifests", packaging.ScorecardBundleDir} {
+		entries, err := os.ReadDir(filepath.Join(root, packaging.BundleDir, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if _, ok := bundle[filepath.Join(packaging.BundleDir, dir, e.Name())]; !ok {
+				t.Errorf("%s is not generated any more (run `make bundle`)", filepath.Join(packaging.BundleDir, dir, e.Name()))
+			}
 		}
 	}
 }
