@@ -1,21 +1,29 @@
 package testharness
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // StressOptions says how hard Stress starves the operator.
@@ -24,47 +32,44 @@ type StressOptions struct {
 	CPU int
 	// Spinners is the number of busy loops competing for CPU.
 	Spinners int
-	// MinDelay and MaxDelay bound the delay added to every chunk of bytes between the operator and
-	// kube-apiserver, in each direction: writes land late and watch events reach the operator's cache late.
-	MinDelay, MaxDelay time.Duration
+	// WatchLag delays every chunk of a watch stream by this much after kube-apiserver sent it: the
+	// operator's cache learns of a write (its own included) late.
+	WatchLag time.Duration
+	// MinWriteDelay and MaxWriteDelay bound the delay before each write request reaches kube-apiserver.
+	MinWriteDelay, MaxWriteDelay time.Duration
+	// ConflictRate is the share of castware status writes carrying a resourceVersion that are answered
+	// 409 Conflict, as when another writer (the reconciler, the reporter) got there first.
+	ConflictRate float64
 }
 
 // DefaultStress is the starvation of `make test-faults-stress`.
-var DefaultStress = StressOptions{CPU: 0, Spinners: 2, MinDelay: 5 * time.Millisecond, MaxDelay: 60 * time.Millisecond}
+var DefaultStress = StressOptions{CPU: 0, Spinners: 2, WatchLag: 400 * time.Millisecond,
+	MinWriteDelay: 10 * time.Millisecond, MaxWriteDelay: 150 * time.Millisecond, ConflictRate: 0.3}
 
 // Stress starves the operator processes of a test the way a busy node and a slow control plane do, to
-// reproduce on demand the windows that only show on a loaded machine: the operator reaches kube-apiserver
-// through a loopback proxy that delays every chunk, and the operator, kube-apiserver and etcd share one core
-// with busy loops.
+// reproduce on demand the windows that only show on a loaded machine. The operator reaches kube-apiserver
+// through a loopback proxy (plain HTTP on 127.0.0.1, forwarded with the harness admin's credentials) that
+// lags watch streams, slows writes and answers some optimistic status writes with a conflict; the operator,
+// kube-apiserver and etcd share one core with busy loops.
 type Stress struct {
 	opts       StressOptions
 	kubeconfig string
-	ln         net.Listener
+	srv        *http.Server
 	stop       chan struct{}
 	wg         sync.WaitGroup
+	conflicts  atomic.Int64
 }
 
 // StartStress starts the proxy in front of e's kube-apiserver, pins kube-apiserver and etcd and starts the
 // busy loops. Stop ends them.
 func StartStress(e *Env, opts StressOptions) (*Stress, error) {
-	if opts.MaxDelay < opts.MinDelay {
-		return nil, fmt.Errorf("stress: MaxDelay %s < MinDelay %s", opts.MaxDelay, opts.MinDelay)
+	if opts.MaxWriteDelay < opts.MinWriteDelay {
+		return nil, fmt.Errorf("stress: MaxWriteDelay %s < MinWriteDelay %s", opts.MaxWriteDelay, opts.MinWriteDelay)
 	}
-	u, err := url.Parse(e.Config.Host)
-	if err != nil {
-		return nil, fmt.Errorf("stress: parse API server URL: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("stress: listen: %w", err)
-	}
-	s := &Stress{opts: opts, ln: ln, stop: make(chan struct{})}
-	if s.kubeconfig, err = proxiedKubeconfig(e, ln.Addr().String()); err != nil {
-		_ = ln.Close()
+	s := &Stress{opts: opts, stop: make(chan struct{})}
+	if err := s.serve(e); err != nil {
 		return nil, err
 	}
-	s.wg.Add(1)
-	go s.serve(u.Host)
 	for _, name := range []string{"kube-apiserver", "etcd"} {
 		pid, _, err := controlPlaneProcess(name, func([]string) bool { return true })
 		if err == nil {
@@ -82,8 +87,11 @@ func StartStress(e *Env, opts StressOptions) (*Stress, error) {
 	return s, nil
 }
 
-// Kubeconfig is the admin kubeconfig through the delaying proxy.
+// Kubeconfig is a kubeconfig for the harness admin through the starving proxy.
 func (s *Stress) Kubeconfig() string { return s.kubeconfig }
+
+// Conflicts is the number of conflicts the proxy injected so far.
+func (s *Stress) Conflicts() int64 { return s.conflicts.Load() }
 
 // Command returns the command line that runs argv pinned to the stressed core.
 func (s *Stress) Command(argv ...string) []string {
@@ -98,7 +106,9 @@ func (s *Stress) Stop() {
 	default:
 	}
 	close(s.stop)
-	_ = s.ln.Close()
+	if s.srv != nil {
+		_ = s.srv.Close()
+	}
 	s.wg.Wait()
 }
 
@@ -119,63 +129,167 @@ func (s *Stress) spin() {
 	}
 }
 
-func (s *Stress) serve(target string) {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.wg.Add(1)
-		go s.relay(c, target)
-	}
-}
-
-func (s *Stress) relay(c net.Conn, target string) {
-	defer s.wg.Done()
-	up, err := net.DialTimeout("tcp", target, 10*time.Second)
+func (s *Stress) serve(e *Env) error {
+	target, err := url.Parse(e.Config.Host)
 	if err != nil {
-		_ = c.Close()
-		return
+		return fmt.Errorf("stress: parse API server URL: %w", err)
 	}
-	done := make(chan struct{}, 2)
-	go func() { s.pump(up, c); done <- struct{}{} }()
-	go func() { s.pump(c, up); done <- struct{}{} }()
-	select {
-	case <-done:
-	case <-s.stop:
+	rt, err := rest.TransportFor(e.Config)
+	if err != nil {
+		return fmt.Errorf("stress: API server transport: %w", err)
 	}
-	_ = c.Close()
-	_ = up.Close()
-	<-done
+	proxy := &httputil.ReverseProxy{
+		Rewrite:        func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport:      rt,
+		FlushInterval:  -1,
+		ModifyResponse: s.lagWatch,
+		ErrorLog:       log.New(io.Discard, "", 0),
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("stress: listen: %w", err)
+	}
+	if s.kubeconfig, err = proxiedKubeconfig(e, ln.Addr().String()); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	s.srv = &http.Server{Handler: s.handler(proxy), ReadHeaderTimeout: 30 * time.Second}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); _ = s.srv.Serve(ln) }()
+	return nil
 }
 
-// pump copies src to dst, each chunk after a random delay within the bounds (in order: a later chunk never
-// overtakes an earlier one).
-func (s *Stress) pump(dst io.Writer, src io.Reader) {
-	buf := make([]byte, 32<<10)
-	span := int64(s.opts.MaxDelay - s.opts.MinDelay)
+// handler delays writes and answers some optimistic castware status writes with a conflict.
+func (s *Stress) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !s.sleep(s.writeDelay()) {
+			http.Error(w, "stress proxy stopping", http.StatusServiceUnavailable)
+			return
+		}
+		if s.injectConflict(r) {
+			s.conflicts.Add(1)
+			writeConflict(w, r.URL.Path)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Stress) writeDelay() time.Duration {
+	d := s.opts.MinWriteDelay
+	if span := int64(s.opts.MaxWriteDelay - s.opts.MinWriteDelay); span > 0 {
+		d += time.Duration(rand.Int64N(span + 1))
+	}
+	return d
+}
+
+// injectConflict decides whether r, a write, gets a conflict: only castware status writes that carry a
+// resourceVersion precondition, the writes a real kube-apiserver can refuse that way.
+func (s *Stress) injectConflict(r *http.Request) bool {
+	if s.opts.ConflictRate <= 0 || !strings.Contains(r.URL.Path, "/castware.cast.ai/") || !strings.HasSuffix(r.URL.Path, "/status") {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return bytes.Contains(body, []byte(`"resourceVersion"`)) && rand.Float64() < s.opts.ConflictRate
+}
+
+func writeConflict(w http.ResponseWriter, path string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusConflict)
+	_, _ = fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Operation cannot be fulfilled on %s: the object has been modified; please apply your changes to the latest version and try again","reason":"Conflict","code":409}`, path)
+}
+
+// lagWatch makes the body of a watch response arrive WatchLag after kube-apiserver sent each chunk.
+func (s *Stress) lagWatch(resp *http.Response) error {
+	q := resp.Request.URL.Query()
+	if s.opts.WatchLag > 0 && (q.Get("watch") == "true" || q.Get("watch") == "1") {
+		resp.Body = newLaggedBody(resp.Body, s.opts.WatchLag, s.stop)
+	}
+	return nil
+}
+
+func (s *Stress) sleep(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
+type stamped struct {
+	b   []byte
+	at  time.Time
+	err error
+}
+
+// laggedBody hands out each chunk of its source no earlier than lag after it was read: a constant delay,
+// not a throttle, and in order.
+type laggedBody struct {
+	src    io.ReadCloser
+	chunks chan stamped
+	stop   <-chan struct{}
+	lag    time.Duration
+	cur    []byte
+	err    error
+}
+
+func newLaggedBody(src io.ReadCloser, lag time.Duration, stop <-chan struct{}) *laggedBody {
+	b := &laggedBody{src: src, chunks: make(chan stamped, 1024), stop: stop, lag: lag}
+	go b.fill()
+	return b
+}
+
+func (b *laggedBody) fill() {
+	defer close(b.chunks)
 	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			d := s.opts.MinDelay
-			if span > 0 {
-				d += time.Duration(rand.Int64N(span + 1))
-			}
-			select {
-			case <-time.After(d):
-			case <-s.stop:
-				return
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
+		buf := make([]byte, 32<<10)
+		n, err := b.src.Read(buf)
+		c := stamped{b: buf[:n], at: time.Now(), err: err}
+		select {
+		case b.chunks <- c:
+		case <-b.stop:
+			return
 		}
 		if err != nil {
 			return
 		}
 	}
 }
+
+func (b *laggedBody) Read(p []byte) (int, error) {
+	for len(b.cur) == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		c, ok := <-b.chunks
+		if !ok {
+			return 0, io.EOF
+		}
+		if wait := time.Until(c.at.Add(b.lag)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-b.stop:
+				return 0, io.ErrUnexpectedEOF
+			}
+		}
+		b.cur, b.err = c.b, c.err
+	}
+	n := copy(p, b.cur)
+	b.cur = b.cur[n:]
+	return n, nil
+}
+
+func (b *laggedBody) Close() error { return b.src.Close() }
 
 // PinThreads pins every thread of process pid to cpu (threads it starts later inherit the pinning).
 func PinThreads(pid, cpu int) error {
@@ -200,13 +314,11 @@ func PinThreads(pid, cpu int) error {
 }
 
 func proxiedKubeconfig(e *Env, addr string) (string, error) {
-	cfg, err := clientcmd.LoadFromFile(e.KubeconfigPath)
-	if err != nil {
-		return "", fmt.Errorf("stress: read kubeconfig: %w", err)
-	}
-	for _, c := range cfg.Clusters {
-		c.Server = "https://" + addr
-	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["stressed"] = &clientcmdapi.Cluster{Server: "http://" + addr}
+	cfg.AuthInfos["proxy"] = &clientcmdapi.AuthInfo{} // the proxy forwards as the harness admin
+	cfg.Contexts["stressed"] = &clientcmdapi.Context{Cluster: "stressed", AuthInfo: "proxy"}
+	cfg.CurrentContext = "stressed"
 	path := filepath.Join(e.Dir, "kubeconfig-stressed")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		return "", fmt.Errorf("stress: write kubeconfig: %w", err)
@@ -226,4 +338,3 @@ func StressFromEnv() (StressOptions, bool, error) {
 		return StressOptions{}, false, fmt.Errorf("CASTWARE_FAULTS_STRESS=%q: want 0 or 1", v)
 	}
 }
-

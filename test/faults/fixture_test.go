@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -426,11 +427,20 @@ func (f *fixture) waitResult(name string, action castai.ActionType, status casta
 	})
 }
 
-// assertReportedOnce fails unless exactly one result of component name is action/status.
+// assertReportedOnce fails unless exactly one result of component name is action/status, as
+// docs/reliability.md promises. The one exception promised: a recordActionResult the client abandoned after
+// the fake had recorded it (a request timeout on a starved machine) is sent again, so each such call allows
+// one more.
 func (f *fixture) assertReportedOnce(name string, action castai.ActionType, status castai.ComponentStatus) {
 	f.t.Helper()
-	if n := f.count(name, action, status); n != 1 {
-		f.t.Fatalf("%s reported %s/%s %d times, want once: %v", name, action, status, n, f.results(name))
+	abandoned := 0
+	for _, c := range f.calls("recordActionResult") {
+		if c.Abandoned && !c.Fault && c.Status == http.StatusOK {
+			abandoned++
+		}
+	}
+	if n := f.count(name, action, status); n < 1 || n > 1+abandoned {
+		f.t.Fatalf("%s reported %s/%s %d times, want once (%d reports abandoned by the client): %v", name, action, status, n, abandoned, f.results(name))
 	}
 }
 

@@ -85,8 +85,9 @@ func run(m *testing.M) int {
 			return 1
 		}
 		defer stress.Stop()
-		fmt.Fprintf(os.Stderr, "stress: operators, kube-apiserver and etcd on CPU %d with %d busy loops; %s-%s added to every chunk between operator and kube-apiserver\n",
-			opts.CPU, opts.Spinners, opts.MinDelay, opts.MaxDelay)
+		fmt.Fprintf(os.Stderr, "stress: operators, kube-apiserver and etcd on CPU %d with %d busy loops; watches %s late, writes %s-%s late, %.0f%% of optimistic castware status writes refused with a conflict\n",
+			opts.CPU, opts.Spinners, opts.WatchLag, opts.MinWriteDelay, opts.MaxWriteDelay, 100*opts.ConflictRate)
+		defer func() { fmt.Fprintf(os.Stderr, "stress: %d conflicts injected\n", stress.Conflicts()) }()
 	}
 	code := m.Run()
 	if path := os.Getenv("CASTWARE_RELIABILITY_DOC"); path != "" && code == 0 {

@@ -64,7 +64,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.calls = append(s.calls, Call{
 			Time: start, Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 			Status: status, Duration: time.Since(start), KeyValid: keyValid,
-			UserAgent: r.UserAgent(), Fault: faulted, BodyDigest: digest,
+			UserAgent: r.UserAgent(), Fault: faulted, BodyDigest: digest, Abandoned: r.Context().Err() != nil,
 		})
 		s.mu.Unlock()
 	}()

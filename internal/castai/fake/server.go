@@ -77,6 +77,9 @@ type Call struct {
 	// BodyDigest identifies the request body (hex of the first 8 bytes of its SHA-256; "" without a body):
 	// the retries of one call carry the same digest.
 	BodyDigest string
+	// Abandoned is true when the client gave up (timeout, closed connection) before the answer was
+	// written: the server may have acted on a request the client will send again.
+	Abandoned bool
 }
 
 // Fault makes matching requests misbehave; faults are checked in order, before auth.
