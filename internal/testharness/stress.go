@@ -37,6 +37,9 @@ type StressOptions struct {
 	WatchLag time.Duration
 	// MinWriteDelay and MaxWriteDelay bound the delay before each write request reaches kube-apiserver.
 	MinWriteDelay, MaxWriteDelay time.Duration
+	// MaxReadDelay bounds the delay of each answer to a read (a GET that is not a watch) after
+	// kube-apiserver gave it: what the operator read may have changed by the time it acts on it.
+	MaxReadDelay time.Duration
 	// ConflictRate is the share of castware status writes carrying a resourceVersion that are answered
 	// 409 Conflict, as when another writer (the reconciler, the reporter) got there first.
 	ConflictRate float64
@@ -44,7 +47,7 @@ type StressOptions struct {
 
 // DefaultStress is the starvation of `make test-faults-stress`.
 var DefaultStress = StressOptions{CPU: 0, Spinners: 2, WatchLag: 400 * time.Millisecond,
-	MinWriteDelay: 10 * time.Millisecond, MaxWriteDelay: 150 * time.Millisecond, ConflictRate: 0.3}
+	MinWriteDelay: 10 * time.Millisecond, MaxWriteDelay: 150 * time.Millisecond, MaxReadDelay: 250 * time.Millisecond, ConflictRate: 0.3}
 
 // Stress starves the operator processes of a test the way a busy node and a slow control plane do, to
 // reproduce on demand the windows that only show on a loaded machine. The operator reaches kube-apiserver
@@ -142,7 +145,7 @@ func (s *Stress) serve(e *Env) error {
 		Rewrite:        func(r *httputil.ProxyRequest) { r.SetURL(target) },
 		Transport:      rt,
 		FlushInterval:  -1,
-		ModifyResponse: s.lagWatch,
+		ModifyResponse: s.lag,
 		ErrorLog:       log.New(io.Discard, "", 0),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -166,7 +169,7 @@ func (s *Stress) handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !s.sleep(s.writeDelay()) {
+		if !s.sleep(randomDelay(s.opts.MinWriteDelay, s.opts.MaxWriteDelay)) {
 			http.Error(w, "stress proxy stopping", http.StatusServiceUnavailable)
 			return
 		}
@@ -179,12 +182,12 @@ func (s *Stress) handler(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Stress) writeDelay() time.Duration {
-	d := s.opts.MinWriteDelay
-	if span := int64(s.opts.MaxWriteDelay - s.opts.MinWriteDelay); span > 0 {
-		d += time.Duration(rand.Int64N(span + 1))
+// randomDelay returns a delay in [lo, hi].
+func randomDelay(lo, hi time.Duration) time.Duration {
+	if span := int64(hi - lo); span > 0 {
+		return lo + time.Duration(rand.Int64N(span+1))
 	}
-	return d
+	return lo
 }
 
 // injectConflict decides whether r, a write, gets a conflict: only castware status writes that carry a
@@ -208,11 +211,17 @@ func writeConflict(w http.ResponseWriter, path string) {
 	_, _ = fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Operation cannot be fulfilled on %s: the object has been modified; please apply your changes to the latest version and try again","reason":"Conflict","code":409}`, path)
 }
 
-// lagWatch makes the body of a watch response arrive WatchLag after kube-apiserver sent each chunk.
-func (s *Stress) lagWatch(resp *http.Response) error {
+// lag makes the body of a watch response arrive WatchLag after kube-apiserver sent each chunk, and holds
+// the answer to a read for up to MaxReadDelay.
+func (s *Stress) lag(resp *http.Response) error {
 	q := resp.Request.URL.Query()
-	if s.opts.WatchLag > 0 && (q.Get("watch") == "true" || q.Get("watch") == "1") {
-		resp.Body = newLaggedBody(resp.Body, s.opts.WatchLag, s.stop)
+	switch {
+	case q.Get("watch") == "true" || q.Get("watch") == "1":
+		if s.opts.WatchLag > 0 {
+			resp.Body = newLaggedBody(resp.Body, s.opts.WatchLag, s.stop)
+		}
+	case resp.Request.Method == http.MethodGet:
+		s.sleep(randomDelay(0, s.opts.MaxReadDelay))
 	}
 	return nil
 }

@@ -85,8 +85,8 @@ func run(m *testing.M) int {
 			return 1
 		}
 		defer stress.Stop()
-		fmt.Fprintf(os.Stderr, "stress: operators, kube-apiserver and etcd on CPU %d with %d busy loops; watches %s late, writes %s-%s late, %.0f%% of optimistic castware status writes refused with a conflict\n",
-			opts.CPU, opts.Spinners, opts.WatchLag, opts.MinWriteDelay, opts.MaxWriteDelay, 100*opts.ConflictRate)
+		fmt.Fprintf(os.Stderr, "stress: operators, kube-apiserver and etcd on CPU %d with %d busy loops; watches %s late, writes %s-%s late, reads up to %s late, %.0f%% of optimistic castware status writes refused with a conflict\n",
+			opts.CPU, opts.Spinners, opts.WatchLag, opts.MinWriteDelay, opts.MaxWriteDelay, opts.MaxReadDelay, 100*opts.ConflictRate)
 		defer func() { fmt.Fprintf(os.Stderr, "stress: %d conflicts injected\n", stress.Conflicts()) }()
 	}
 	code := m.Run()

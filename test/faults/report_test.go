@@ -97,9 +97,11 @@ Cast AI has answered, the revision is written to the Component's ` + "`status.la
 - PROGRESSING and ERROR reports are sent once per transition the operator makes; they carry no revision.
 
 ` + "`make test-faults-stress`" + ` runs this suite with the operator, kube-apiserver and etcd pinned to one core beside
-busy loops and every byte between the operator and kube-apiserver delayed (5-60 ms per chunk), which
-reproduces the late-cache windows that produced duplicate reports before the worker remembered them.
-
+busy loops, and the operator talking to kube-apiserver through a proxy that delivers watch events 400 ms
+late, holds writes 10-150 ms and answers to reads up to 250 ms, and refuses 30% of the castware status
+writes that carry a resourceVersion with a conflict. The delayed reads reproduce the duplicate report
+on demand: before the worker remembered what it sent, a reconcile read "not recorded yet", the reporter
+recorded and forgot the revision while that answer was on its way, and the reconcile queued it again.
 `
 
 // fuzzTargets are the fuzz tests with a committed seed corpus, run for fuzzTime each by `make fuzz-short`.
