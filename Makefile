@@ -71,9 +71,7 @@ FUZZTIME ?= 10s
 
 .PHONY: fuzz-short
 fuzz-short: ## Fuzz every fuzz target for FUZZTIME (default 10s); a failing input is written to the package's testdata/fuzz.
-	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
-		go test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime=$(FUZZTIME) -parallel=2; done
+	@hack/fuzz-short.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 .PHONY: test-faults
 test-faults: testbin fuzz-short ## The fault-injection suite (test/faults: the operator process killed, control-plane, API and chart faults, hostile input, drift) and the short fuzz run.

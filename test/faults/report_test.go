@@ -112,6 +112,10 @@ var fuzzTargets = []struct{ pkg, name, what string }{
 	{"internal/castai", "FuzzDecodeAPIError", "API error bodies (never leaking the key)"},
 	{"internal/charts", "FuzzSelectVersion", "chart version lists (pre-releases, malformed versions)"},
 	{"internal/migration", "FuzzExtractWorkload", "workloads of YAML installs (never copying an API key)"},
+	{"internal/charts", "FuzzParseIndex", "repository index.yaml (size cap, URL schemes, no password in errors)"},
+	{"internal/charts", "FuzzParseArchive", "chart archives (no paths out of the root, no links, entry and size caps)"},
+	{"internal/castai", "FuzzDecodeResponse", "Cast AI success answers (me, cluster, registration, component, validateUpgrade)"},
+	{"internal/castai", "FuzzDecodeUpgradeVerdict", "validateUpgrade refusals sent with an error status"},
 }
 
 func writeReport(path string) error {
