@@ -14,6 +14,8 @@ var phase1 = RuleSet{
 		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}, Verbs: []string{"get", "list", "patch", "update", "watch"}},
 		{APIGroups: []string{"apps", "argoproj.io", "autoscaling", "autoscaling.cast.ai", "autoscaling.k8s.io", "batch", "castware.cast.ai", "datadoghq.com", "discovery.k8s.io", "karpenter.k8s.aws", "karpenter.sh", "keda.sh", "machine.openshift.io", "metrics.k8s.io", "networking.k8s.io", "pod-mutations.cast.ai", "policy", "resource.k8s.io", "runbooks.cast.ai", "storage.k8s.io", "storageoptimization.cast.ai"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 		{APIGroups: []string{"castware.cast.ai"}, Resources: []string{"clusters", "components"}, Verbs: []string{"get", "list", "patch", "update", "watch"}},
 		{APIGroups: []string{"castware.cast.ai"}, Resources: []string{"clusters/finalizers", "components/finalizers"}, Verbs: []string{"update"}},
 		{APIGroups: []string{"castware.cast.ai"}, Resources: []string{"clusters/status", "components/status"}, Verbs: []string{"get", "patch", "update"}},
@@ -72,9 +74,11 @@ var phase2 = RuleSet{
 var selfManage = RuleSet{
 	Name: "selfmanage",
 	Cluster: []rbacv1.PolicyRule{
+		{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, ResourceNames: []string{"clusters.castware.cast.ai", "components.castware.cast.ai"}, Verbs: []string{"create", "delete", "get", "patch", "update"}},
 	},
 	Namespace: []rbacv1.PolicyRule{
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
+		{APIGroups: []string{"monitoring.coreos.com"}, Resources: []string{"servicemonitors"}, Verbs: []string{"create", "delete", "get", "patch", "update"}},
 	},
 }

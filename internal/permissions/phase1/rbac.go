@@ -47,6 +47,11 @@ package phase1
 // +kubebuilder:rbac:groups=security.openshift.io,resources=securitycontextconstraints,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=security.openshift.io,resources=securitycontextconstraints,resourceNames=castai-agent-scc,verbs=use
 
+// The secure metrics endpoint (internal/operator/metrics.go): a scraper's token is checked with a
+// TokenReview and its access to /metrics with a SubjectAccessReview, as kubebuilder scaffolds it.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 // Events the controllers record.
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
 

@@ -19,3 +19,9 @@ package selfmanage
 // Hook Jobs of the operator chart (CRD upgrade, preflight), created and awaited by Helm during a
 // self-upgrade.
 // +kubebuilder:rbac:groups=batch,namespace=castai-agent,resources=jobs,verbs=get;list;watch;create;update;patch;delete
+
+// The chart's metrics objects: its <release>-metrics-reader ClusterRole grants GET /metrics (so the operator
+// must hold it to create that role during a self-upgrade), and its ServiceMonitor (metrics.serviceMonitor)
+// is created and updated with the release.
+// +kubebuilder:rbac:urls=/metrics,verbs=get
+// +kubebuilder:rbac:groups=monitoring.coreos.com,namespace=castai-agent,resources=servicemonitors,verbs=get;create;update;patch;delete
