@@ -165,3 +165,19 @@ annotations:
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "castware-operator.webhookSecret" . }}
 {{- end }}
 {{- end }}
+
+{{/* The Secret holding the metrics endpoint's certificate ("" when the operator serves a self-signed one). */}}
+{{- define "castware-operator.metricsCert" -}}
+{{- if and .Values.metrics.enabled .Values.metrics.secure }}{{ .Values.metrics.certSecret }}{{ end }}
+{{- end }}
+
+{{/* Labels of the metrics Service, which the ServiceMonitor selects it by. */}}
+{{- define "castware-operator.metricsSelectorLabels" -}}
+{{ include "castware-operator.selectorLabels" . }}
+app.kubernetes.io/component: metrics
+{{- end }}
+
+{{/* The metrics Service's port name and scheme: https when metrics.secure, else http. */}}
+{{- define "castware-operator.metricsScheme" -}}
+{{- if .Values.metrics.secure }}https{{ else }}http{{ end }}
+{{- end }}
