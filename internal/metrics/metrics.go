@@ -11,6 +11,8 @@
 package metrics
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -93,6 +95,19 @@ func Collectors() []prometheus.Collector {
 		helmOperations, helmDuration, componentDecisions, componentAvailable, componentProgressing, componentRevision,
 		consoleActions, consoleLatency, apiRequests, apiDuration, chartCacheLookups, chartFetched, selfUpgradePhase,
 	}
+}
+
+// Names returns the names of every castware_* metric, in the order of Collectors.
+func Names() []string {
+	var out []string
+	for _, c := range Collectors() {
+		ch := make(chan *prometheus.Desc, 1)
+		c.Describe(ch)
+		_, rest, _ := strings.Cut((<-ch).String(), `fqName: "`)
+		name, _, _ := strings.Cut(rest, `"`)
+		out = append(out, name)
+	}
+	return out
 }
 
 func init() {

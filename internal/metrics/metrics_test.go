@@ -2,11 +2,12 @@ package metrics
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -32,7 +33,7 @@ func TestMetricNamesLint(t *testing.T) {
 	recordOneOfEach()
 	for _, c := range Collectors() {
 		if n := testutil.CollectAndCount(c); n == 0 {
-			t.Errorf("collector %v has no series to lint", describe(c))
+			t.Errorf("a collector has no series to lint: %v", c)
 		}
 		problems, err := testutil.CollectAndLint(c)
 		if err != nil {
@@ -55,8 +56,7 @@ func TestRegisteredOnControllerRuntimeRegistry(t *testing.T) {
 	for _, f := range families {
 		have[f.GetName()] = true
 	}
-	for _, c := range Collectors() {
-		name := describe(c)
+	for _, name := range Names() {
 		if !have[name] {
 			t.Errorf("%s is not served by controller-runtime's registry", name)
 		}
@@ -131,12 +131,15 @@ func TestCastAIObserverCodes(t *testing.T) {
 	}
 }
 
-// describe returns a collector's metric name.
-func describe(c prometheus.Collector) string {
-	ch := make(chan *prometheus.Desc, 1)
-	c.Describe(ch)
-	d := (<-ch).String()
-	_, rest, _ := strings.Cut(d, `fqName: "`)
-	name, _, _ := strings.Cut(rest, `"`)
-	return name
+// TestDocumented: docs/metrics.md describes every castware_* metric.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range Names() {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/metrics.md does not describe %s", name)
+		}
+	}
 }
