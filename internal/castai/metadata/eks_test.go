@@ -1,212 +1,35 @@
 package metadata
 
 import (
-	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/castware-operator/castware-operator/internal/castai/metadata/metadatatest"
 )
 
+// The AWS fakes are shared with the integration tests (package metadatatest).
 const (
-	imdsToken    = "imds-session-token"
-	testInstance = "i-0abc"
-	identityDoc  = `{"accountId":"123456789012","region":"eu-central-1","instanceId":"i-0abc","availabilityZone":"eu-central-1a","instanceType":"m6i.large"}`
+	imdsToken    = metadatatest.IMDSToken
+	testInstance = metadatatest.InstanceID
+	identityDoc  = metadatatest.IdentityDocument
 
-	roleName   = "eks-node-role"
-	roleKeyID  = "ASIANODEROLEKEY"
-	roleSecret = "node-role-secret-access-key"
-	roleToken  = "node-role-session-token"
+	roleName   = metadatatest.RoleName
+	roleKeyID  = metadatatest.RoleAccessKeyID
+	roleSecret = metadatatest.RoleSecretAccessKey
+	roleToken  = metadatatest.RoleSessionToken
 	envKeyID   = "AKIAENVKEY"
 	envSecret  = "env-secret-access-key"
 )
 
-// fakeIMDS speaks IMDSv2: a PUT for a session token, then GETs carrying it (401 without).
-type fakeIMDS struct {
-	identityDoc string
-	tags        map[string]string // nil: instance tags not enabled in IMDS (404)
-	role        string            // the node's IAM role; "": no instance profile (404)
-	log         pathLog
-}
-
-func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.log.add(r.Method + " " + r.URL.Path)
-	if r.URL.Path == "/latest/api/token" {
-		f.token(w, r)
-		return
-	}
-	if r.Method != http.MethodGet {
-		w.WriteHeader(http.StatusMethodNotAllowed)
-		return
-	}
-	if r.Header.Get("X-aws-ec2-metadata-token") != imdsToken {
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	if body, ok := f.answer(r.URL.Path); ok {
-		_, _ = w.Write([]byte(body))
-		return
-	}
-	w.WriteHeader(http.StatusNotFound)
-}
-
-// token hands out a session token as IMDSv2 does: PUT, a TTL of 1..21600 s, no X-Forwarded-For.
-func (f *fakeIMDS) token(w http.ResponseWriter, r *http.Request) {
-	ttl := r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds")
-	n, err := strconv.Atoi(ttl)
-	switch {
-	case r.Method != http.MethodPut:
-		w.WriteHeader(http.StatusMethodNotAllowed)
-	case r.Header.Get("X-Forwarded-For") != "":
-		w.WriteHeader(http.StatusForbidden)
-	case err != nil || n < 1 || n > 21600:
-		w.WriteHeader(http.StatusBadRequest)
-	default:
-		w.Header().Set("X-aws-ec2-metadata-token-ttl-seconds", ttl)
-		_, _ = w.Write([]byte(imdsToken))
-	}
-}
-
-// answer returns the text of a GET path, or false for a 404.
-func (f *fakeIMDS) answer(p string) (string, bool) {
-	const creds, tags = "/latest/meta-data/iam/security-credentials/", "/latest/meta-data/tags/instance"
-	switch {
-	case p == "/latest/dynamic/instance-identity/document":
-		return f.identityDoc, true
-	case p == creds && f.role != "":
-		return f.role, true
-	case p == creds+f.role && f.role != "":
-		return roleCredentials(), true
-	case p == tags && f.tags != nil:
-		keys := make([]string, 0, len(f.tags))
-		for k := range f.tags {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		return strings.Join(keys, "\n"), true
-	case strings.HasPrefix(p, tags+"/") && f.tags != nil:
-		v, ok := f.tags[strings.TrimPrefix(p, tags+"/")]
-		return v, ok
-	}
-	return "", false
-}
-
-// roleCredentials is IMDS's answer for the node role's temporary credentials.
-func roleCredentials() string {
-	b, _ := json.Marshal(map[string]string{
-		"Code": "Success", "LastUpdated": time.Now().UTC().Format(time.RFC3339), "Type": "AWS-HMAC",
-		"AccessKeyId": roleKeyID, "SecretAccessKey": roleSecret, "Token": roleToken,
-		"Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-	})
-	return string(b)
-}
-
-// fakeEC2 speaks the EC2 Query API for DescribeInstances (POST form, XML answer).
-type fakeEC2 struct {
-	tags   map[string]string // the tags of testInstance
-	refuse int               // HTTP status of a refusal (0: answer)
-	code   string            // the refusal's EC2 error code
-	keyID  string            // the access key the request must be signed with
-	token  string            // the session token it must carry ("": none)
-
-	mu      sync.Mutex
-	regions []string // the signing region of each call
-}
-
-var credentialScope = regexp.MustCompile(`Credential=([^/]+)/\d{8}/([^/]+)/ec2/aws4_request`)
-
-func (f *fakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.ParseForm() != nil {
-		ec2Error(w, http.StatusBadRequest, "InvalidAction", "POST a form")
-		return
-	}
-	scope := credentialScope.FindStringSubmatch(r.Header.Get("Authorization"))
-	f.mu.Lock()
-	if scope != nil {
-		f.regions = append(f.regions, scope[2])
-	}
-	f.mu.Unlock()
-	switch {
-	case r.Form.Get("Action") != "DescribeInstances" || r.Form.Get("Version") == "":
-		ec2Error(w, http.StatusBadRequest, "InvalidAction", "The action is not valid for this web service.")
-	case scope == nil || scope[1] != f.keyID || r.Header.Get("X-Amz-Security-Token") != f.token:
-		ec2Error(w, http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
-	case f.refuse == http.StatusUnauthorized:
-		ec2Error(w, f.refuse, f.code, "AWS was not able to validate the provided access credentials")
-	case f.refuse != 0:
-		ec2Error(w, f.refuse, f.code, "You are not authorized to perform this operation. User: arn:aws:sts::123456789012:assumed-role/"+
-			roleName+"/i-0abc is not authorized to perform: ec2:DescribeInstances")
-	case r.Form.Get("InstanceId.1") != testInstance:
-		ec2Error(w, http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID does not exist")
-	default:
-		f.describe(w)
-	}
-}
-
-// calls returns the signing regions of the calls so far.
-func (f *fakeEC2) calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.regions...)
-}
-
-type ec2Tag struct {
-	Key   string `xml:"key"`
-	Value string `xml:"value"`
-}
-
-type ec2Instance struct {
-	InstanceID string   `xml:"instanceId"`
-	Tags       []ec2Tag `xml:"tagSet>item"`
-}
-
-type ec2Reservation struct {
-	ReservationID string        `xml:"reservationId"`
-	OwnerID       string        `xml:"ownerId"`
-	Instances     []ec2Instance `xml:"instancesSet>item"`
-}
-
-type describeInstancesResponse struct {
-	XMLName      xml.Name         `xml:"http://ec2.amazonaws.com/doc/2016-11-15/ DescribeInstancesResponse"`
-	RequestID    string           `xml:"requestId"`
-	Reservations []ec2Reservation `xml:"reservationSet>item"`
-}
-
-// describe writes the DescribeInstancesResponse for testInstance.
-func (f *fakeEC2) describe(w http.ResponseWriter) {
-	in := ec2Instance{InstanceID: testInstance}
-	for k, v := range f.tags {
-		in.Tags = append(in.Tags, ec2Tag{Key: k, Value: v})
-	}
-	resp := describeInstancesResponse{RequestID: "req-1", Reservations: []ec2Reservation{
-		{ReservationID: "r-1", OwnerID: "123456789012", Instances: []ec2Instance{in}},
-	}}
-	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	_, _ = w.Write([]byte(xml.Header))
-	_ = xml.NewEncoder(w).Encode(resp)
-}
-
-// ec2Error writes an EC2 Query API error document.
-func ec2Error(w http.ResponseWriter, status int, code, msg string) {
-	type errDoc struct {
-		XMLName   xml.Name `xml:"Response"`
-		Code      string   `xml:"Errors>Error>Code"`
-		Message   string   `xml:"Errors>Error>Message"`
-		RequestID string   `xml:"RequestID"`
-	}
-	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(xml.Header))
-	_ = xml.NewEncoder(w).Encode(errDoc{Code: code, Message: msg, RequestID: "req-2"})
-}
+type (
+	fakeIMDS = metadatatest.IMDS
+	fakeEC2  = metadatatest.EC2
+)
 
 // serveAWS starts the fakes and points the SDK's standard endpoint variables at them.
 func serveAWS(t *testing.T, i *fakeIMDS, e *fakeEC2) {
@@ -227,9 +50,9 @@ func useCredentials(t *testing.T, kind string, i *fakeIMDS, e *fakeEC2) {
 	case "env":
 		t.Setenv("AWS_ACCESS_KEY_ID", envKeyID)
 		t.Setenv("AWS_SECRET_ACCESS_KEY", envSecret)
-		e.keyID = envKeyID
+		e.KeyID = envKeyID
 	case "role":
-		i.role, e.keyID, e.token = roleName, roleKeyID, roleToken
+		i.Role, e.KeyID, e.Token = roleName, roleKeyID, roleToken
 	}
 }
 
@@ -284,12 +107,12 @@ func TestEKSClusterName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			i := &fakeIMDS{identityDoc: identityDoc, tags: tt.imdsTags}
-			e := &fakeEC2{tags: tt.ec2Tags, refuse: tt.refuse, code: tt.code}
+			i := &fakeIMDS{IdentityDocument: identityDoc, Tags: tt.imdsTags}
+			e := &fakeEC2{Tags: tt.ec2Tags, Refuse: tt.refuse, Code: tt.code}
 			useCredentials(t, tt.creds, i, e)
 			serveAWS(t, i, e)
 			m, err := Discover(t.Context(), ProviderEKS, envMap(nil))
-			if calls := e.calls(); len(calls) != tt.wantCalls || slices.ContainsFunc(calls, func(r string) bool { return r != "eu-central-1" }) {
+			if calls := e.Calls(); len(calls) != tt.wantCalls || slices.ContainsFunc(calls, func(r string) bool { return r != "eu-central-1" }) {
 				t.Fatalf("DescribeInstances calls (signing regions) = %v, want %d in eu-central-1", calls, tt.wantCalls)
 			}
 			if tt.wantErr != nil {
@@ -305,7 +128,7 @@ func TestEKSClusterName(t *testing.T) {
 			if m.Sources[EnvEKSClusterName] != tt.wantSource || m.Sources[EnvEKSRegion] != SourceAWS {
 				t.Fatalf("sources = %v", m.Sources)
 			}
-			if p := i.log.get(); p[0] != "PUT /latest/api/token" {
+			if p := i.Requests(); p[0] != "PUT /latest/api/token" {
 				t.Fatalf("first IMDS request = %q, want the IMDSv2 token", p[0])
 			}
 		})
@@ -348,8 +171,8 @@ func TestEKSEnvOverrides(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			i := &fakeIMDS{identityDoc: identityDoc}
-			e := &fakeEC2{tags: map[string]string{"eks:cluster-name": "prod"}}
+			i := &fakeIMDS{IdentityDocument: identityDoc}
+			e := &fakeEC2{Tags: map[string]string{"eks:cluster-name": "prod"}}
 			useCredentials(t, "env", i, e)
 			serveAWS(t, i, e)
 			m, err := Discover(t.Context(), ProviderEKS, envMap(tt.env))
@@ -362,7 +185,7 @@ func TestEKSEnvOverrides(t *testing.T) {
 				t.Fatalf("metadata = %v from %v, want %v from %v", got, src, tt.want, tt.sources)
 			}
 			// DescribeInstances goes to the instance's own region, whatever EKS_REGION says.
-			if calls := e.calls(); len(calls) != tt.wantCalls || (len(calls) > 0 && calls[0] != "eu-central-1") {
+			if calls := e.Calls(); len(calls) != tt.wantCalls || (len(calls) > 0 && calls[0] != "eu-central-1") {
 				t.Fatalf("DescribeInstances calls = %v", calls)
 			}
 		})
@@ -385,7 +208,7 @@ func TestEKSAllFromEnvAsksNothing(t *testing.T) {
 func TestEKSIMDSFailures(t *testing.T) {
 	all := []string{EnvEKSAccountID, EnvEKSRegion, EnvEKSClusterName}
 	badDoc := func(t *testing.T) string {
-		srv := httptest.NewServer(&fakeIMDS{identityDoc: "<html>"})
+		srv := httptest.NewServer(&fakeIMDS{IdentityDocument: "<html>"})
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
@@ -431,8 +254,8 @@ func TestEKSIMDSFailures(t *testing.T) {
 // TestEKSEndpointOptions: the package's options win over the SDK's variables (which point at
 // dead ports here).
 func TestEKSEndpointOptions(t *testing.T) {
-	i := &fakeIMDS{identityDoc: identityDoc, role: roleName}
-	e := &fakeEC2{tags: map[string]string{"eks:cluster-name": "opt"}, keyID: roleKeyID, token: roleToken}
+	i := &fakeIMDS{IdentityDocument: identityDoc, Role: roleName}
+	e := &fakeEC2{Tags: map[string]string{"eks:cluster-name": "opt"}, KeyID: roleKeyID, Token: roleToken}
 	is, es := httptest.NewServer(i), httptest.NewServer(e)
 	defer is.Close()
 	defer es.Close()
@@ -440,13 +263,13 @@ func TestEKSEndpointOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.ClusterName != "opt" || len(e.calls()) != 1 {
-		t.Fatalf("metadata = %+v, calls = %v", m, e.calls())
+	if m.ClusterName != "opt" || len(e.Calls()) != 1 {
+		t.Fatalf("metadata = %+v, calls = %v", m, e.Calls())
 	}
 }
 
 func TestIMDSFakeRequiresToken(t *testing.T) {
-	srv := httptest.NewServer(&fakeIMDS{identityDoc: identityDoc})
+	srv := httptest.NewServer(&fakeIMDS{IdentityDocument: identityDoc})
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/latest/dynamic/instance-identity/document")
 	if err != nil {
