@@ -557,7 +557,7 @@ func (p *Poller) upgrade(ctx context.Context, cl *castwarev1.Cluster, a *castai.
 func (p *Poller) clearFailedAttempt(ctx context.Context, key types.NamespacedName, version string) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		comp := &castwarev1.Component{}
-		if err := p.Client.Get(ctx, key, comp); err != nil {
+		if err := p.fresh().Get(ctx, key, comp); err != nil {
 			return client.IgnoreNotFound(err)
 		}
 		fa := comp.Status.FailedAttempt
@@ -570,11 +570,21 @@ func (p *Poller) clearFailedAttempt(ctx context.Context, key types.NamespacedNam
 	})
 }
 
+// fresh is the reader of what the API server has now (the cache when no APIReader is set).
+func (p *Poller) fresh() client.Reader {
+	if p.APIReader != nil {
+		return p.APIReader
+	}
+	return p.Client
+}
+
 func (p *Poller) rollback(ctx context.Context, cl *castwarev1.Cluster, a *castai.Action) error {
 	key := types.NamespacedName{Namespace: cl.Namespace, Name: a.Rollback.Component}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		comp := &castwarev1.Component{}
-		if err := p.Client.Get(ctx, key, comp); err != nil {
+		// A fresh read: the cache may not have the revision the last upgrade made yet, and a stale copy
+		// only earns conflicts.
+		if err := p.fresh().Get(ctx, key, comp); err != nil {
 			if apierrors.IsNotFound(err) {
 				return fmt.Errorf("component %s not found", a.Rollback.Component)
 			}

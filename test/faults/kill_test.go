@@ -43,9 +43,12 @@ func TestKilledDuringInstall(t *testing.T) {
 	if last := h[len(h)-1]; last.Info.Status != release.StatusDeployed || last.Chart.Metadata.Version != "0.1.0" {
 		t.Fatalf("history after recovery: %s", revs(h))
 	}
-	if ev := f.events(castwarev1.ReasonReleaseRecovered); len(ev) == 0 || !strings.Contains(ev[0], "pending-install") {
-		t.Fatalf("no ReleaseRecovered event for the pending-install revision: %v", ev)
-	}
+	eventually(t, time.Minute, "a ReleaseRecovered event for the pending-install revision", func() error {
+		if ev := f.events(castwarev1.ReasonReleaseRecovered); len(ev) == 0 || !strings.Contains(ev[0], "pending-install") {
+			return fmt.Errorf("events: %v", ev)
+		}
+		return nil
+	})
 	f.waitReported(op2, "hooked")
 	f.assertReportedOnce("hooked", castai.ActionEnable, castai.StatusOK)
 	f.assertNoCrash()
