@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ type ClusterReconciler struct {
 	Catalog *catalog.Catalog
 	// Hooks run after validation (optional).
 	Hooks []ClusterHook
+	// WatchedSecrets names further Secrets whose changes re-run every Cluster in their namespace (e.g. the
+	// copies dependents expect, so a deleted or edited copy is restored). Optional.
+	WatchedSecrets []string
 	// Wakeups asks for a reconcile of a Cluster from outside the informers (e.g. the action poller saw its
 	// API key rejected). Optional.
 	Wakeups <-chan event.GenericEvent
@@ -326,5 +330,6 @@ func availabilityChanged() predicate.Predicate {
 }
 
 func (r *ClusterReconciler) secretToClusters(ctx context.Context, o client.Object) []reconcile.Request {
-	return clustersWhere(ctx, r.Client, o.GetNamespace(), func(cl *castwarev1.Cluster) bool { return cl.Spec.APIKeySecret == o.GetName() })
+	watched := slices.Contains(r.WatchedSecrets, o.GetName())
+	return clustersWhere(ctx, r.Client, o.GetNamespace(), func(cl *castwarev1.Cluster) bool { return watched || cl.Spec.APIKeySecret == o.GetName() })
 }

@@ -25,7 +25,10 @@ func TestDesired(t *testing.T) {
 		{"nothing enabled: refresh only", base, 1, false},
 		{"no key: nothing", with(func(in *Input) { in.APIKey = ""; in.Enabled = []string{"cluster-controller"} }), 0, false},
 		{"no source: nothing", with(func(in *Input) { in.SourceSecret = ""; in.Enabled = []string{"cluster-controller"} }), 0, false},
-		{"source is the copy itself: nothing", with(func(in *Input) { in.SourceSecret = ClusterControllerSecret; in.Enabled = []string{"cluster-controller"} }), 0, false},
+		{"source is the copy itself: nothing", with(func(in *Input) {
+			in.SourceSecret = ClusterControllerSecret
+			in.Enabled = []string{"cluster-controller"}
+		}), 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/certs"
 	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/console"
+	"github.com/castware-operator/castware-operator/internal/dependents"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/migration"
 	"github.com/castware-operator/castware-operator/internal/permissions/access"
@@ -265,6 +266,10 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			return nil, err
 		}
 	}
+	// First of all hooks, before any that talks to Cast AI: the copies follow the key even while Cast AI is
+	// unreachable or rejects it.
+	op.Clusters.Hooks = append([]controllers.ClusterHook{dependents.Hook{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}}, op.Clusters.Hooks...)
+	op.Clusters.WatchedSecrets = []string{dependents.ClusterControllerSecret}
 	op.wirePermissionChecks()
 	if err := op.Clusters.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up cluster controller: %w", err)
