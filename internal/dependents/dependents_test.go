@@ -4,11 +4,16 @@ import (
 	"context"
 	"testing"
 
+	"errors"
+	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 )
 
 func TestDesired(t *testing.T) {
@@ -103,5 +108,25 @@ func TestSync(t *testing.T) {
 				t.Error("other entries were dropped")
 			}
 		})
+	}
+}
+
+// TestHookNeverBlocksTheCluster: a copy that cannot be written is retried later; the Cluster's other hooks
+// (registration, polling) still run.
+func TestHookNeverBlocksTheCluster(t *testing.T) {
+	s := runtime.NewScheme()
+	_ = scheme.AddToScheme(s)
+	_ = castwarev1.AddToScheme(s)
+	cc := &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "cc", Namespace: "ns"},
+		Spec: castwarev1.ComponentSpec{Component: ClusterControllerComponent, Cluster: "castai", Enabled: true}}
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(cc).WithInterceptorFuncs(interceptor.Funcs{
+		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error {
+			return apierrors.NewForbidden(corev1.Resource("secrets"), ClusterControllerSecret, errors.New("no rights"))
+		},
+	}).Build()
+	cl := &castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: "ns"}, Spec: castwarev1.ClusterSpec{APIKeySecret: "src"}}
+	res, err := Hook{Client: c, Reader: c}.Reconcile(context.Background(), cl, "key")
+	if err != nil || res.RequeueAfter != retryAfter {
+		t.Fatalf("Reconcile = %+v, %v; want a retry after %s and no error", res, err, retryAfter)
 	}
 }

@@ -3,9 +3,11 @@ package dependents
 import (
 	"context"
 	"fmt"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/controllers"
@@ -28,12 +30,21 @@ func (Hook) Name() string { return "dependents" }
 // Reconcile implements controllers.ClusterHook.
 func (h Hook) Reconcile(ctx context.Context, cl *castwarev1.Cluster, apiKey string) (ctrl.Result, error) {
 	enabled, err := h.enabled(ctx, cl)
-	if err != nil {
-		return ctrl.Result{}, err
+	if err == nil {
+		in := Input{Namespace: cl.Namespace, SourceSecret: cl.Spec.APIKeySecret, APIKey: apiKey, Enabled: enabled}
+		err = Sync(ctx, h.Reader, h.Client, Desired(in))
 	}
-	in := Input{Namespace: cl.Namespace, SourceSecret: cl.Spec.APIKeySecret, APIKey: apiKey, Enabled: enabled}
-	return ctrl.Result{}, Sync(ctx, h.Reader, h.Client, Desired(in))
+	if err != nil {
+		// A copy that cannot be written must not keep the Cluster from registering or polling: the later
+		// hooks run, and this one is tried again soon.
+		log.FromContext(ctx).Info("cannot keep the dependents' objects in sync; retrying", "error", err.Error())
+		return ctrl.Result{RequeueAfter: retryAfter}, nil
+	}
+	return ctrl.Result{}, nil
 }
+
+// retryAfter is how soon a failed sync is tried again.
+const retryAfter = 30 * time.Second
 
 // enabled lists the catalog names of the Cluster's enabled, not deleting Components.
 func (h Hook) enabled(ctx context.Context, cl *castwarev1.Cluster) ([]string, error) {
