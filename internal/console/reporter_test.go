@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/controllers"
+	"github.com/castware-operator/castware-operator/internal/castai"
 	castaifake "github.com/castware-operator/castware-operator/internal/castai/fake"
 )
 
