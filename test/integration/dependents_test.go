@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai/fake"
-	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/dependents"
 	"github.com/castware-operator/castware-operator/internal/operator"
 )
@@ -25,11 +22,7 @@ import (
 // shipped catalog does (so its chart renders no Secret castai-cluster-controller).
 func dependentsCatalog(t *testing.T) opt {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "watches.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw = append(raw, []byte(`
+	c := testCatalogPlus(t, `
 - group: castware.cast.ai
   version: v1alpha1
   kind: Component
@@ -41,11 +34,7 @@ func dependentsCatalog(t *testing.T) opt {
   clusterValues:
     apiURL: "{{ .APIURL }}"
     apiKeySecretRef: "{{ .APIKeySecret }}"
-`)...)
-	c, err := catalog.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	return func(o *operator.Options) { o.Catalog = c }
 }
 

@@ -58,11 +58,7 @@ func installWebhooks(t *testing.T, ns string) *testharness.Webhooks {
 // webhookCatalog is the test catalog plus a Phase 2 component.
 func webhookCatalog(t *testing.T) *catalog.Catalog {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "watches.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw = append(raw, []byte(`
+	return testCatalogPlus(t, `
 - group: castware.cast.ai
   version: v1alpha1
   kind: Component
@@ -70,8 +66,17 @@ func webhookCatalog(t *testing.T) *catalog.Catalog {
   chart: test-deployment
   releaseName: castai-cluster-controller
   phase: 2
-`)...)
-	c, err := catalog.Parse(raw)
+`)
+}
+
+// testCatalogPlus is the test catalog (testdata/watches.yaml) with more entries appended.
+func testCatalogPlus(t *testing.T, entries string) *catalog.Catalog {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "watches.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Parse(append(raw, entries...))
 	if err != nil {
 		t.Fatal(err)
 	}
