@@ -261,14 +261,14 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		// First of all hooks: every later one talks to Cast AI with the Cluster's current key.
 		op.Clusters.Hooks = append([]controllers.ClusterHook{console.KeyHook{Conns: op.Conns}}, op.Clusters.Hooks...)
 	}
+	// Before every hook that talks to Cast AI (only the self-upgrade hook, prepended next, runs earlier): the
+	// copies follow the key even while Cast AI is unreachable or rejects it.
+	op.Clusters.Hooks = append([]controllers.ClusterHook{dependents.Hook{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}}, op.Clusters.Hooks...)
 	if opts.SelfUpgrade != nil {
 		if err := op.connectSelfUpgrade(opts); err != nil {
 			return nil, err
 		}
 	}
-	// First of all hooks, before any that talks to Cast AI: the copies follow the key even while Cast AI is
-	// unreachable or rejects it.
-	op.Clusters.Hooks = append([]controllers.ClusterHook{dependents.Hook{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}}, op.Clusters.Hooks...)
 	op.Clusters.WatchedSecrets = []string{dependents.ClusterControllerSecret}
 	op.wirePermissionChecks()
 	if err := op.Clusters.SetupWithManager(mgr); err != nil {
