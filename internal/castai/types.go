@@ -2,6 +2,7 @@ package castai
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -97,9 +98,7 @@ type ComponentInfo struct {
 // clone returns a deep copy so cached values cannot be mutated by callers.
 func (c *ComponentInfo) clone() *ComponentInfo {
 	out := *c
-	if c.Dependencies != nil {
-		out.Dependencies = append([]string(nil), c.Dependencies...)
-	}
+	out.Dependencies = slices.Clone(c.Dependencies) // nil stays nil, empty stays empty
 	return &out
 }
 
