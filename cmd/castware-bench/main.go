@@ -27,13 +27,14 @@ func main() {
 		}
 		scale = f
 	}
-	idle := flag.Duration("idle", 5*time.Minute, "steady-state window")
+	idle := flag.Duration("idle", 3*time.Minute, "steady-state window of each Cast AI API mode (holding, answering at once)")
 	out := flag.String("results", "", "directory for results.json and memory.png (default docs/bench)")
+	md := flag.String("markdown", "", "the Markdown report (default docs/benchmarks.md)")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.WriteTo(devNull{})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := bench.Run(ctx, bench.Options{Scale: scale, Idle: *idle, ResultsDir: *out}); err != nil {
+	if _, err := bench.Run(ctx, bench.Options{Scale: scale, Idle: *idle, ResultsDir: *out, Markdown: *md}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
