@@ -598,10 +598,14 @@ func (r *ComponentReconciler) reconcileReadonlyYAML(ctx context.Context, w *work
 	if l := comp.Labels[castwarev1.LabelHelmChart]; l != "" {
 		chart = l
 	}
-	comp.Status.CurrentVersion = migration.Extract(wl, spec, chart, w.entry.Chart).Version
+	current, note := r.yamlChartVersion(ctx, w, wl, spec, chart)
+	comp.Status.CurrentVersion = current
 	comp.Status.Revision, comp.Status.Chart = 0, ""
-	r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly,
-		fmt.Sprintf("readonly: the operator only mirrors the version of %s, installed from YAML; set spec.readonly to false to take it over", wl.Ref()))
+	msg := fmt.Sprintf("readonly: the operator only mirrors the version of %s, installed from YAML; set spec.readonly to false to take it over", wl.Ref())
+	if note != "" {
+		msg = fmt.Sprintf("readonly: the chart version %s was installed from is unknown (%s); set spec.version to the chart version it runs, then spec.readonly to false, to take it over", wl.Ref(), note)
+	}
+	r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, msg)
 	ready, err := workloadReady(ctx, r.APIReader, wl)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -616,6 +620,19 @@ func (r *ComponentReconciler) reconcileReadonlyYAML(ctx context.Context, w *work
 		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, fmt.Sprintf("readonly: %s (%s) is not ready: %s", wl.Ref(), version, ready.Detail))
 	}
 	return ctrl.Result{RequeueAfter: w.entry.Period()}, nil
+}
+
+// yamlChartVersion returns the chart version a YAML-installed workload runs (its chart label, or the chart
+// whose appVersion is its image tag) or, when unknown, what was looked for.
+func (r *ComponentReconciler) yamlChartVersion(ctx context.Context, w *work, wl *migration.Workload, spec catalog.Workload, chart string) (version, note string) {
+	ex := migration.Extract(wl, spec, chart, w.entry.Chart)
+	res, _ := r.Charts.(charts.AppVersionResolver)
+	version, note, err := migration.ResolveChartVersion(ctx, res, w.repo, chart, ex)
+	if err != nil {
+		log.FromContext(ctx).V(1).Info("cannot resolve the chart version of a YAML install", "error", err.Error())
+		return "", err.Error()
+	}
+	return version, note
 }
 
 // workloadReady reads a workload's readiness with the engine's rules.

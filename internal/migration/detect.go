@@ -95,6 +95,8 @@ type Found struct {
 	Chart string
 	// Version is the installed chart version ("" when unknown).
 	Version string
+	// VersionNote says what was looked for when Version is unknown (YAML installs without a chart label).
+	VersionNote string
 	// Values are the user's settings as chart values; never key material.
 	Values map[string]any
 	// Release is the adopted release (Helm installs).

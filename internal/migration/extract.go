@@ -98,8 +98,11 @@ func (w *Workload) ReleaseOwner() (name, namespace string) {
 type Extraction struct {
 	// Values are the user's settings as chart values; they never hold key material.
 	Values map[string]any
-	// Version is the chart version the manifests were rendered from ("" when unknown).
+	// Version is the chart version the manifests were rendered from, read from their helm.sh/chart label (""
+	// when unlabelled: an image tag is an app version, not a chart version; see ResolveChartVersion).
 	Version string
+	// ImageTag is the main container's image tag ("" without one).
+	ImageTag string
 	// KeySecretCandidates are Secrets the main container takes its API key from: a secretKeyRef of API_KEY
 	// first, then every envFrom Secret (the caller checks which one holds API_KEY).
 	KeySecretCandidates []string
@@ -143,10 +146,8 @@ func Extract(w *Workload, spec catalog.Workload, charts ...string) Extraction {
 	if c == nil {
 		return ex
 	}
-	if ex.Version == "" {
-		ex.Version = VersionFromImage(c.Image)
-	}
 	if repo, tag := ImageParts(c.Image); repo != "" {
+		ex.ImageTag = tag
 		set(paths.ImageRepository, repo)
 		if tag != "" {
 			set(paths.ImageTag, tag)

@@ -99,7 +99,7 @@ func TestExtract(t *testing.T) {
 			candidates: []string{"castai-agent"},
 		},
 		{
-			name: "ancient manifest: literal key never copied, version from image",
+			name: "ancient manifest: literal key never copied, no chart version made up from the image tag",
 			deploy: agentDeployment(func(d *appsv1.Deployment) {
 				d.Labels = nil
 				c := &d.Spec.Template.Spec.Containers[0]
@@ -109,7 +109,7 @@ func TestExtract(t *testing.T) {
 			}),
 			spec:       agentSpec,
 			wantValues: `{"image":{"repository":"castai/agent","tag":"v0.30.0"},"replicaCount":2}`,
-			version:    "0.30.0",
+			version:    "",
 			plaintext:  true,
 		},
 		{

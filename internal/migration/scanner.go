@@ -27,6 +27,10 @@ import (
 // AnnotationAdoptedFrom on a Component created by migration says, for humans, what it adopted.
 const AnnotationAdoptedFrom = "castware.cast.ai/adopted-from"
 
+// AnnotationVersionUnknown on a Component adopted readonly says why: the chart version the YAML install was
+// rendered from could not be found, and what was looked for.
+const AnnotationVersionUnknown = "castware.cast.ai/version-unknown"
+
 // DefaultScanInterval is how often a Cluster is scanned again for components installed without the operator.
 const DefaultScanInterval = 5 * time.Minute
 
@@ -278,16 +282,13 @@ func (s *Scanner) detect(ctx context.Context, cl *castwarev1.Cluster, entry *cat
 		return f, err
 	}
 	if f.Source == castwarev1.MigrationYAML && f.Workload != nil {
+		repo := repoOf(cl, entry)
+		if err := s.resolveVersion(ctx, repo, f); err != nil {
+			return nil, err
+		}
 		var defaults map[string]any
 		var appVersion string
 		if s.Charts != nil && f.Version != "" {
-			repo := cl.Spec.HelmRepoURL
-			if entry.Repository != "" {
-				repo = entry.Repository
-			}
-			if repo == "" {
-				repo = castwarev1.DefaultHelmRepoURL
-			}
 			if loaded, err := s.Charts.Load(ctx, charts.Ref{Repo: repo, Name: f.Chart, Version: f.Version}); err == nil && loaded.Chart.Metadata != nil {
 				defaults, appVersion = loaded.Chart.Values, loaded.Chart.Metadata.AppVersion
 			}
@@ -305,6 +306,36 @@ func (s *Scanner) detect(ctx context.Context, cl *castwarev1.Cluster, entry *cat
 		f.Notes = append(f.Notes, "left out values holding an API key: "+strings.Join(removed, ", "))
 	}
 	return f, nil
+}
+
+// repoOf returns the chart repository of an entry for a Cluster.
+func repoOf(cl *castwarev1.Cluster, entry *catalog.Entry) string {
+	switch {
+	case entry.Repository != "":
+		return entry.Repository
+	case cl.Spec.HelmRepoURL != "":
+		return cl.Spec.HelmRepoURL
+	}
+	return castwarev1.DefaultHelmRepoURL
+}
+
+// resolveVersion fills the chart version of a YAML install without a helm.sh/chart label from the repository
+// index (the chart whose appVersion is the image tag), or says in f.VersionNote what was looked for.
+func (s *Scanner) resolveVersion(ctx context.Context, repo string, f *Found) error {
+	if f.Version != "" {
+		return nil
+	}
+	res, _ := s.Charts.(charts.AppVersionResolver)
+	ex := Extract(f.Workload, f.WorkloadSpec, f.Chart, f.Entry.Chart)
+	v, note, err := ResolveChartVersion(ctx, res, repo, f.Chart, ex)
+	if err != nil {
+		return err
+	}
+	f.Version, f.VersionNote = v, note
+	if v != "" {
+		f.Notes = append(f.Notes, fmt.Sprintf("chart version %s found in the repository by the image tag %s (its appVersion)", v, ex.ImageTag))
+	}
+	return nil
 }
 
 // handOverTerraform completes Components Terraform created with spec.migration "terraform".
@@ -382,6 +413,9 @@ func modeEffect(cl *castwarev1.Cluster, f *Found) string {
 	case castwarev1.MigrationModeAutoUpgrade:
 		return "adopted, then upgraded to the latest version"
 	}
+	if unknownVersion(f) {
+		return "readonly, the installed chart version is unknown: " + f.VersionNote
+	}
 	if f.Version == "" {
 		return "adopted; the installed version is unknown, so the latest version is used"
 	}
@@ -402,6 +436,7 @@ func NewComponent(cl *castwarev1.Cluster, f *Found, m castwarev1.MigrationMode) 
 	}
 	if m != castwarev1.MigrationModeAutoUpgrade {
 		c.Spec.Version = f.Version
+		markVersionUnknown(c, f)
 	}
 	if f.ReleaseName != "" && f.ReleaseName != f.Entry.ReleaseName {
 		c.Spec.ReleaseName = f.ReleaseName
@@ -432,6 +467,7 @@ func TerraformHandover(c *castwarev1.Component, f *Found, m castwarev1.Migration
 	c.Spec.Migration = f.Source
 	if c.Spec.Version == "" && m != castwarev1.MigrationModeAutoUpgrade {
 		c.Spec.Version = f.Version
+		markVersionUnknown(c, f)
 	}
 	if c.Spec.ReleaseName == "" && f.ReleaseName != "" && f.ReleaseName != f.Entry.ReleaseName {
 		c.Spec.ReleaseName = f.ReleaseName
@@ -452,4 +488,22 @@ func TerraformHandover(c *castwarev1.Component, f *Found, m castwarev1.Migration
 	}
 	c.Annotations[AnnotationAdoptedFrom] = f.Describe()
 	return nil
+}
+
+// unknownVersion reports whether f is a YAML install whose chart version could not be found.
+func unknownVersion(f *Found) bool {
+	return f.Source == castwarev1.MigrationYAML && f.Version == "" && f.VersionNote != ""
+}
+
+// markVersionUnknown makes a Component adopting a YAML install of unknown chart version readonly, saying what
+// was looked for: installing any version would invent one (only autoUpgrade mode adopts it at the latest).
+func markVersionUnknown(c *castwarev1.Component, f *Found) {
+	if !unknownVersion(f) {
+		return
+	}
+	c.Spec.Readonly = true
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[AnnotationVersionUnknown] = f.VersionNote
 }

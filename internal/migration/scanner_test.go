@@ -167,7 +167,8 @@ func TestScannerAdopts(t *testing.T) {
 			map[string]castwarev1.ComponentSpec{"castai-agent": {Component: "castai-agent", Cluster: "castai", Enabled: true, Version: "0.153.2", Migration: castwarev1.MigrationYAML, ReleaseName: "agent"}}, nil},
 		{"Phase 2 without permissions: skipped", castwarev1.MigrationModeWrite, nil, []client.Object{cc}, map[string]castwarev1.ComponentSpec{}, nil},
 		{"Phase 2 with the labelled bindings: adopted", castwarev1.MigrationModeWrite, nil, append([]client.Object{cc}, phase2...),
-			map[string]castwarev1.ComponentSpec{"cluster-controller": {Component: "cluster-controller", Cluster: "castai", Enabled: true, Version: "0.1.0", Migration: castwarev1.MigrationYAML}}, nil},
+			// No chart label and no repository to look its image tag up in: the version is not made up from the tag.
+			map[string]castwarev1.ComponentSpec{"cluster-controller": {Component: "cluster-controller", Cluster: "castai", Enabled: true, Migration: castwarev1.MigrationYAML, Readonly: true}}, nil},
 		{"operator removal under way: nothing adopted", castwarev1.MigrationModeWrite, nil, []client.Object{yamlAgent,
 			&castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "spot-handler", Namespace: testNS, Labels: map[string]string{castwarev1.LabelDeleteCandidate: "true"}},
 				Spec: castwarev1.ComponentSpec{Component: "spot-handler", Cluster: "castai"}}},

@@ -1,8 +1,12 @@
 package migration
 
 import (
+	"context"
+	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/castware-operator/castware-operator/internal/charts"
 )
 
 // versionPattern is the Component CRD's spec.version pattern (semantic versions, optional "v").
@@ -51,13 +55,28 @@ func ImageParts(image string) (repository, tag string) {
 	return ref, ""
 }
 
-// VersionFromImage returns the version an image tag names, without a leading "v" ("agent:v0.161.1" gives
-// "0.161.1"), or "" when the tag is not a version.
-func VersionFromImage(image string) string {
-	_, tag := ImageParts(image)
-	v := strings.TrimPrefix(tag, "v")
-	if v == "" || !ValidVersion(v) {
-		return ""
+// ResolveChartVersion returns the chart version a YAML install runs: the one its helm.sh/chart label names, or
+// else the newest version of chart in repo whose appVersion is the main container's image tag (with or
+// without a leading "v"). It never makes a version up: when neither gives one, version is "" and note says
+// what was looked for. An error means the repository could not be asked (retry later).
+func ResolveChartVersion(ctx context.Context, res charts.AppVersionResolver, repo, chart string, ex Extraction) (version, note string, err error) {
+	if ex.Version != "" {
+		return ex.Version, "", nil
 	}
-	return v
+	if ex.ImageTag == "" {
+		return "", fmt.Sprintf("no helm.sh/chart label and no image tag to look up a %s chart by appVersion", chart), nil
+	}
+	if res == nil {
+		return "", fmt.Sprintf("no helm.sh/chart label, and no chart repository to look up a %s chart with appVersion %q", chart, ex.ImageTag), nil
+	}
+	versions, err := res.VersionsForAppVersion(ctx, repo, chart, ex.ImageTag)
+	if err != nil {
+		return "", "", fmt.Errorf("look up the %s chart with appVersion %q: %w", chart, ex.ImageTag, err)
+	}
+	for _, v := range versions {
+		if ValidVersion(v) {
+			return v, "", nil
+		}
+	}
+	return "", fmt.Sprintf("no helm.sh/chart label, and no %s chart in %s has appVersion %q (with or without a leading \"v\")", chart, repo, ex.ImageTag), nil
 }

@@ -30,23 +30,20 @@ func TestVersionFromChartLabel(t *testing.T) {
 }
 
 func TestImageParts(t *testing.T) {
-	tests := []struct{ image, repo, tag, version string }{
-		{"us-docker.pkg.dev/castai-hub/library/agent:v0.161.1", "us-docker.pkg.dev/castai-hub/library/agent", "v0.161.1", "0.161.1"},
-		{"castai/agent:0.30.0", "castai/agent", "0.30.0", "0.30.0"},
-		{"registry.local:5000/agent", "registry.local:5000/agent", "", ""},
-		{"registry.local:5000/agent:v1.2.3@sha256:abcd", "registry.local:5000/agent", "v1.2.3", "1.2.3"},
-		{"agent@sha256:abcd", "agent", "", ""},
-		{"agent:latest", "agent", "latest", ""},
-		{"agent:v1.2", "agent", "v1.2", ""},
-		{"", "", "", ""},
+	tests := []struct{ image, repo, tag string }{
+		{"us-docker.pkg.dev/castai-hub/library/agent:v0.161.1", "us-docker.pkg.dev/castai-hub/library/agent", "v0.161.1"},
+		{"castai/agent:0.30.0", "castai/agent", "0.30.0"},
+		{"registry.local:5000/agent", "registry.local:5000/agent", ""},
+		{"registry.local:5000/agent:v1.2.3@sha256:abcd", "registry.local:5000/agent", "v1.2.3"},
+		{"agent@sha256:abcd", "agent", ""},
+		{"agent:latest", "agent", "latest"},
+		{"agent:v1.2", "agent", "v1.2"},
+		{"", "", ""},
 	}
 	for _, tt := range tests {
 		repo, tag := ImageParts(tt.image)
 		if repo != tt.repo || tag != tt.tag {
 			t.Errorf("ImageParts(%q) = %q, %q; want %q, %q", tt.image, repo, tag, tt.repo, tt.tag)
-		}
-		if v := VersionFromImage(tt.image); v != tt.version {
-			t.Errorf("VersionFromImage(%q) = %q, want %q", tt.image, v, tt.version)
 		}
 	}
 }
