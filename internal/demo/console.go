@@ -1,10 +1,13 @@
 // Package demo is `make demo`: a local control plane (kube-apiserver, etcd, kube-controller-manager,
-// kube-scheduler, kwok with fake nodes), the fake Cast AI API, a chart repository with the demo charts,
-// and the operator — plus a small console page on localhost that lists components and enqueues real
-// lifecycle actions (Update, Rollback) the way Cast AI's console does.
+// kube-scheduler, kwok with fake nodes), the fake Cast AI API, a chart repository with the demo charts and
+// two versions of the operator's chart, the operator's Helm release (its pod runs on kwok) and the operator
+// itself (in the demo's process, as that pod) — plus a small console page on localhost that shows the
+// operator and the components and enqueues real lifecycle actions (Update, Rollback, the operator's
+// self-upgrade) the way Cast AI's console does.
 package demo
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -13,11 +16,14 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/castai/fake"
+	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 )
 
 //go:embed page.html
@@ -32,6 +38,10 @@ type Console struct {
 	API *fake.Server
 	// Namespace and Cluster name the Cluster resource.
 	Namespace, Cluster string
+	// Config reads the operator's own Helm release from Helm's storage (nil: no Operator widget).
+	Config *rest.Config
+	// OperatorRelease is the operator's Helm release in Namespace (default castware-operator).
+	OperatorRelease string
 
 	mu      sync.Mutex
 	actions []ActionView
@@ -49,6 +59,22 @@ type ComponentView struct {
 	Reason      string `json:"reason"`
 	Message     string `json:"message"`
 	Revision    int    `json:"revision"`
+}
+
+// OperatorView is the Operator widget: the version the operator's release runs, the latest one Cast AI
+// offers, and the state of a self-upgrade, all read from the cluster and the (fake) API.
+type OperatorView struct {
+	Release string `json:"release"`
+	// Running is the chart version of the release's newest deployed revision (Revision).
+	Running  string `json:"running"`
+	Revision int    `json:"revision"`
+	// Latest is Cast AI's latestVersion of castware-operator.
+	Latest string `json:"latest"`
+	// Phase and Message are the Cluster's status.operatorUpgrade; Upgrading while a phase is active.
+	Phase     string `json:"phase"`
+	Message   string `json:"message"`
+	Upgrading bool   `json:"upgrading"`
+	Error     string `json:"error,omitempty"`
 }
 
 // ActionView is an action the console queued, with its acknowledgement once the operator sent it.
@@ -71,6 +97,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /api/cluster", c.cluster)
 	mux.HandleFunc("GET /api/components", c.components)
 	mux.HandleFunc("GET /api/actions", c.listActions)
+	mux.HandleFunc("GET /api/operator", c.operator)
+	mux.HandleFunc("POST /api/operator/update", c.updateOperator)
 	mux.HandleFunc("POST /api/components/{name}/update", c.update)
 	mux.HandleFunc("POST /api/components/{name}/rollback", c.rollback)
 	return mux
@@ -166,11 +194,94 @@ func (c *Console) enqueue(w http.ResponseWriter, r *http.Request, build func(*ca
 		latest = info.LatestVersion
 	}
 	a, view := build(comp, latest)
-	view.ID = c.API.EnqueueAction(id, a)
+	writeJSON(w, http.StatusAccepted, c.send(id, a, view))
+}
+
+// send queues a in the API for the cluster and remembers it for the action list.
+func (c *Console) send(clusterID string, a castai.Action, view ActionView) ActionView {
+	view.ID = c.API.EnqueueAction(clusterID, a)
 	c.mu.Lock()
 	c.actions = append(c.actions, view)
 	c.mu.Unlock()
-	writeJSON(w, http.StatusAccepted, view)
+	return view
+}
+
+func (c *Console) operatorRelease() string {
+	if c.OperatorRelease == "" {
+		return OperatorRelease
+	}
+	return c.OperatorRelease
+}
+
+// releaseVersion is a release's newest deployed revision and its chart version.
+type releaseVersion struct {
+	Version  string
+	Revision int
+	Err      error
+}
+
+// String is "<version> (revision <n>)", or why it is unknown.
+func (v releaseVersion) String() string {
+	switch {
+	case v.Err != nil:
+		return "release unreadable: " + v.Err.Error()
+	case v.Revision == 0:
+		return "release not deployed"
+	}
+	return fmt.Sprintf("%s (revision %d)", v.Version, v.Revision)
+}
+
+// readReleaseVersion reads a release's newest deployed revision from Helm's storage.
+func readReleaseVersion(ctx context.Context, cfg *rest.Config, namespace, name string) releaseVersion {
+	hist, err := helm.History(ctx, cfg, namespace, name)
+	if err != nil {
+		return releaseVersion{Err: err}
+	}
+	rel := helm.LastDeployed(hist)
+	if rel == nil || rel.Chart == nil || rel.Chart.Metadata == nil {
+		return releaseVersion{}
+	}
+	return releaseVersion{Version: rel.Chart.Metadata.Version, Revision: rel.Version}
+}
+
+func (c *Console) operator(w http.ResponseWriter, r *http.Request) {
+	if c.Config == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the console does not read the operator's release"})
+		return
+	}
+	rv := readReleaseVersion(r.Context(), c.Config, c.Namespace, c.operatorRelease())
+	v := OperatorView{Release: c.operatorRelease(), Running: rv.Version, Revision: rv.Revision}
+	if rv.Err != nil {
+		v.Error = rv.Err.Error()
+	}
+	if info, ok := c.API.Component(selfupgrade.ComponentName); ok {
+		v.Latest = info.LatestVersion
+	}
+	cl := &castwarev1.Cluster{}
+	if err := c.Client.Get(r.Context(), client.ObjectKey{Namespace: c.Namespace, Name: c.Cluster}, cl); err == nil {
+		if st := cl.Status.OperatorUpgrade; st != nil {
+			v.Phase, v.Message, v.Upgrading = string(st.Phase), st.Message, selfupgrade.Active(st.Phase)
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// updateOperator queues what the Operator widget's Update queues: an upgrade of castware-operator to
+// the latest version, which the operator carries out as a self-upgrade of its release.
+func (c *Console) updateOperator(w http.ResponseWriter, r *http.Request) {
+	id, err := c.clusterID(r)
+	if err != nil {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		return
+	}
+	info, ok := c.API.Component(selfupgrade.ComponentName)
+	if !ok || info.LatestVersion == "" {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "the API publishes no latest version of " + selfupgrade.ComponentName})
+		return
+	}
+	a := castai.Action{Upgrade: &castai.ChartAction{Component: selfupgrade.ComponentName, Version: info.LatestVersion, ReleaseName: c.operatorRelease()}}
+	view := ActionView{Kind: "upgrade", Component: selfupgrade.ComponentName, Version: info.LatestVersion}
+	writeJSON(w, http.StatusAccepted, c.send(id, a, view))
 }
 
 func (c *Console) listActions(w http.ResponseWriter, r *http.Request) {

@@ -24,7 +24,6 @@ import (
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/castai/fake"
 	"github.com/castware-operator/castware-operator/internal/catalog"
-	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/testharness"
 )
 
@@ -46,11 +45,14 @@ const Namespace = "castai-agent"
 // Versions the demo starts with: one behind the fake API's latest, so Update has work to do.
 var startVersions = map[string]string{"castai-agent": "0.161.0", "spot-handler": "0.35.4"}
 
-// demoCatalog is what the fake Cast AI API knows (getByName): the demo charts' newest versions.
-var demoCatalog = []castai.ComponentInfo{
-	{ID: "6f0b3c4e-0000-4000-8000-000000000001", Name: "castai-agent", HelmChart: "castai-agent", LatestVersion: "0.161.1", ReleaseName: "castai-agent", Dependencies: []string{}},
-	{ID: "6f0b3c4e-0000-4000-8000-000000000002", Name: "spot-handler", HelmChart: "castai-spot-handler", LatestVersion: "0.35.5", ReleaseName: "castai-spot-handler", Dependencies: []string{}},
-	{ID: "6f0b3c4e-0000-4000-8000-000000000004", Name: "castware-operator", HelmChart: "castware-operator", LatestVersion: "0.10.1", ReleaseName: "castware-operator", Dependencies: []string{}},
+// demoCatalog is what the fake Cast AI API knows (getByName): the demo charts' newest versions, and the
+// newer of the two operator chart versions in the demo's repository.
+func demoCatalog(operatorLatest string) []castai.ComponentInfo {
+	return []castai.ComponentInfo{
+		{ID: "6f0b3c4e-0000-4000-8000-000000000001", Name: "castai-agent", HelmChart: "castai-agent", LatestVersion: "0.161.1", ReleaseName: "castai-agent", Dependencies: []string{}},
+		{ID: "6f0b3c4e-0000-4000-8000-000000000002", Name: "spot-handler", HelmChart: "castai-spot-handler", LatestVersion: "0.35.5", ReleaseName: "castai-spot-handler", Dependencies: []string{}},
+		{ID: "6f0b3c4e-0000-4000-8000-000000000004", Name: "castware-operator", HelmChart: "castware-operator", LatestVersion: operatorLatest, ReleaseName: OperatorRelease, Dependencies: []string{}},
+	}
 }
 
 // progress prints one start-up step with its duration; on a terminal the step shows while it runs.
@@ -115,53 +117,57 @@ func Run(ctx context.Context, opts Options) error {
 		_ = env.Stop()
 	}()
 
-	var repo *testharness.ChartServer
-	if err := p.step("chart repository with the demo charts (helm-charts/demo)", func() error {
-		var err error
-		repo, err = testharness.NewChartServer(filepath.Join(testharness.RepoRoot(), "helm-charts", "demo"))
-		return err
-	}); err != nil {
+	repo, opCurrent, opNext, err := chartRepository(p)
+	if err != nil {
 		return err
 	}
 	defer repo.Close()
 
-	api := fake.New(fake.WithCatalog(demoCatalog...), fake.WithHold(5*time.Minute))
+	api := fake.New(fake.WithCatalog(demoCatalog(opNext)...), fake.WithHold(5*time.Minute))
 	if err := p.step("fake Cast AI API", api.Start); err != nil {
 		return err
 	}
 	defer api.Close()
 
+	if err := p.step("namespace castai-agent and the API-key Secret", func() error {
+		return createResources(ctx, env.Client, namespaceAndSecret())
+	}); err != nil {
+		return err
+	}
+	if err := p.step(fmt.Sprintf("helm install castware-operator %s (the operator's own release; kwok runs its pod)", opCurrent), func() error {
+		return installOperatorRelease(ctx, env, repo.URL(), opCurrent)
+	}); err != nil {
+		return err
+	}
+
 	cat, err := catalog.Load(filepath.Join(testharness.RepoRoot(), "watches.yaml"))
 	if err != nil {
 		return err
 	}
+	proc := &operatorProcess{cfg: env.Config, reader: env.Client, catalog: cat, out: out}
 	opCtx, stopOperator := context.WithCancel(ctx)
 	defer stopOperator()
 	opDone := make(chan error, 1)
-	if err := p.step("castware-operator (shipped catalog: watches.yaml)", func() error {
-		op, err := operator.New(env.Config, operator.Options{
-			Namespace: Namespace, Catalog: cat, ReadyTimeout: time.Minute,
-			Env: func(k string) string {
-				return map[string]string{"EKS_ACCOUNT_ID": "123456789012", "EKS_REGION": "eu-central-1", "EKS_CLUSTER_NAME": "demo"}[k]
-			},
-			CastAI: operator.CastAIOptions{LongPoll: 5 * time.Minute},
-		})
-		if err != nil {
-			return err
+	var first *operatorPod
+	if err := p.step("castware-operator (shipped catalog: watches.yaml) in this process, as the operator's pod", func() error {
+		var err error
+		if first, err = waitForOperatorPod(ctx, env.Client); err != nil {
+			return fmt.Errorf("operator pod: %w", err)
 		}
-		go func() { opDone <- op.Manager.Start(opCtx) }()
+		go func() { opDone <- proc.Run(opCtx, first) }()
 		return nil
 	}); err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "    as pod %s, deployed by chart %s\n", first.Name, orDash(first.ChartVersion()))
 
-	if err := p.step("namespace castai-agent, API-key Secret, Cluster and default Components (as the chart creates them)", func() error {
-		return createResources(ctx, env.Client, api.URL(), repo.URL())
+	if err := p.step("Cluster and default Components (as the chart creates them)", func() error {
+		return createResources(ctx, env.Client, clusterAndComponents(api.URL(), repo.URL()))
 	}); err != nil {
 		return err
 	}
 
-	console := &Console{Client: env.Client, API: api, Namespace: Namespace, Cluster: "castai"}
+	console := &Console{Client: env.Client, API: api, Namespace: Namespace, Cluster: "castai", Config: env.Config}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return fmt.Errorf("console page: %w", err)
@@ -182,13 +188,13 @@ func Run(ctx context.Context, opts Options) error {
 	defer tick.Stop()
 	for {
 		table, allReady, err := componentTable(ctx, env.Client)
-		if err == nil && table != last {
-			fmt.Fprintf(out, "%s  %s\n%s\n", time.Now().Format("15:04:05"), clusterLine(ctx, env.Client), table)
-			last = table
+		if block := "  " + proc.versionLine(ctx, env.Config) + "\n" + table; err == nil && block != last {
+			fmt.Fprintf(out, "%s  %s\n%s\n", time.Now().Format("15:04:05"), clusterLine(ctx, env.Client), block)
+			last = block
 		}
 		if allReady && !announced {
 			announced = true
-			fmt.Fprintf(out, "every component is Available (%.0fs after start). Open %s to Update or Roll back; Ctrl-C stops the demo.\n\n",
+			fmt.Fprintf(out, "every component is Available (%.0fs after start). Open %s to Update the operator or a component, or Roll back; Ctrl-C stops the demo.\n\n",
 				time.Since(p.start).Seconds(), url)
 			if opts.Ready != nil {
 				opts.Ready <- url
@@ -198,22 +204,59 @@ func Run(ctx context.Context, opts Options) error {
 		case <-ctx.Done():
 			fmt.Fprintln(out, "\nstopping the operator")
 			stopOperator()
-			if err := <-opDone; err != nil && !errors.Is(err, context.Canceled) {
+			if err := <-opDone; err != nil {
 				return err
 			}
 			return nil
 		case err := <-opDone:
+			if ctx.Err() != nil { // Ctrl-C stopped the operator first
+				fmt.Fprintln(out, "\nstopping the operator")
+				return err
+			}
+			if err == nil {
+				err = errors.New("exited")
+			}
 			return fmt.Errorf("operator stopped: %w", err)
 		case <-tick.C:
 		}
 	}
 }
 
-func createResources(ctx context.Context, c client.Client, apiURL, repoURL string) error {
-	objs := []client.Object{
+// chartRepository serves the demo charts and two versions of the operator's chart (current and next).
+func chartRepository(p *progress) (repo *testharness.ChartServer, current, next string, err error) {
+	cur, nxt, err := operatorCharts()
+	if err != nil {
+		return nil, "", "", err
+	}
+	current, next = cur.Metadata.Version, nxt.Metadata.Version
+	err = p.step(fmt.Sprintf("chart repository with the demo charts (helm-charts/demo) and castware-operator %s and %s (helm-charts/castware-operator)",
+		current, next), func() error {
+		if repo, err = testharness.NewChartServer(filepath.Join(testharness.RepoRoot(), "helm-charts", "demo")); err != nil {
+			return err
+		}
+		if err := repo.Add(cur); err != nil {
+			return err
+		}
+		return repo.Add(nxt)
+	})
+	if err != nil && repo != nil {
+		repo.Close()
+	}
+	return repo, current, next, err
+}
+
+// namespaceAndSecret are the namespace and the API-key Secret, which the operator's release expects to exist.
+func namespaceAndSecret() []client.Object {
+	return []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: castwarev1.DefaultAPIKeySecret, Namespace: Namespace},
 			StringData: map[string]string{castwarev1.APIKeySecretKey: fake.DefaultAPIKey}},
+	}
+}
+
+// clusterAndComponents are the Cluster and the default Components, one version behind the latest.
+func clusterAndComponents(apiURL, repoURL string) []client.Object {
+	objs := []client.Object{
 		&castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: Namespace}, Spec: castwarev1.ClusterSpec{
 			Provider: "eks", APIKeySecret: castwarev1.DefaultAPIKeySecret, API: castwarev1.APISpec{APIURL: apiURL},
 			HelmRepoURL: repoURL, MigrationMode: castwarev1.MigrationModeWrite}},
@@ -222,6 +265,10 @@ func createResources(ctx context.Context, c client.Client, apiURL, repoURL strin
 		objs = append(objs, &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
 			Spec: castwarev1.ComponentSpec{Component: name, Cluster: "castai", Enabled: true, Version: startVersions[name]}})
 	}
+	return objs
+}
+
+func createResources(ctx context.Context, c client.Client, objs []client.Object) error {
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)
