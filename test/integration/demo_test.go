@@ -30,8 +30,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestDemo runs what `make demo` runs — its own control plane, the fake API, the demo charts and the
-// operator with the shipped catalog — until every component is Available, then stops it as Ctrl-C does.
+// TestDemo runs what `make demo` runs — its own control plane, the fake API, the demo charts, the operator's
+// own release and the operator with the shipped catalog — until every component is Available, then stops it
+// as Ctrl-C does.
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -64,7 +65,13 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("row %+v: want Available, running one version behind latest", r)
 		}
 	}
-	for _, want := range []string{"control plane", "fake Cast AI API", "console page", "castai-agent", "spot-handler", "every component is Available"} {
+	var op demo.OperatorView
+	getJSON(t, url+"api/operator", &op)
+	if op.Running == "" || op.Revision != 1 || op.Latest == "" || op.Latest == op.Running || op.Upgrading {
+		t.Fatalf("operator %+v: want revision 1 of the release, one version behind latest", op)
+	}
+	for _, want := range []string{"control plane", "fake Cast AI API", "helm install castware-operator " + op.Running, "as pod castware-operator-",
+		"operator " + op.Running + " (revision 1)", "console page", "castai-agent", "spot-handler", "every component is Available"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out.String())
 		}
