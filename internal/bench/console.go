@@ -103,8 +103,8 @@ func (r *run) console(ctx context.Context, m apiMode, beforeIdleAction func()) e
 	r.addActionRows(m, burst, idle)
 	r.res.add(Row{Group: "actions", Metric: fmt.Sprintf("Cast AI API calls per action over the %d actions, pauses included (%s)", burstActions, m.Label),
 		Value: perAction, Unit: "calls"})
-	r.res.add(Row{Group: "idle", Metric: fmt.Sprintf("Cast AI API calls per minute in the %s after the last action (%s)", m.Settle, m.Label),
-		Value: float64(afterCalls) / m.Settle.Minutes(), Unit: "/min"})
+	r.res.add(Row{Group: "idle", Metric: fmt.Sprintf("Cast AI API calls in the %s after the last action, before the idle window (%s)", m.Settle, m.Label),
+		Value: float64(afterCalls), Unit: "calls"})
 	r.res.add(idleRows...)
 	return nil
 }

@@ -143,8 +143,8 @@ func (r *Result) Markdown(png string) string {
 	b.WriteString(benchMethod)
 	b.WriteString(r.Table())
 	b.WriteString("\n## Memory as the cluster grows\n\n")
-	b.WriteString("Pods run on kwok nodes over 200 namespaces; from the second point on the cluster also holds 2,000 ")
-	b.WriteString("Deployments and 1,000 Secrets that are not the operator's. RSS is split into its anonymous part (Go heap, ")
+	fmt.Fprintf(&b, "Pods run on kwok nodes over %d namespaces; from the second point on the cluster also holds %d ", clutterNamespaces, int(2000*r.Scale))
+	fmt.Fprintf(&b, "Deployments and %d Secrets that are not the operator's. RSS is split into its anonymous part (Go heap, ", int(1000*r.Scale))
 	b.WriteString("stacks, runtime: what the operator's caches make grow) and the rest (the binary's file-backed pages).\n\n")
 	b.WriteString("| pods | RSS | anonymous | file-backed | Go heap in use |\n|---|---|---|---|---|\n")
 	for _, p := range r.Memory {
