@@ -17,6 +17,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/console"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/memlimit"
 	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/redact"
 	"github.com/castware-operator/castware-operator/internal/removal"
@@ -68,6 +69,7 @@ func main() {
 		logOpts = append(logOpts, zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, redact.Core(o.CastAI.Logs)) })))
 	}
 	ctrl.SetLogger(zap.New(logOpts...))
+	setMemoryLimit()
 	if err := run(o, watchesFile); err != nil {
 		ctrl.Log.WithName("setup").Error(err, "operator stopped")
 		os.Exit(1)
@@ -96,6 +98,19 @@ func run(o operator.Options, watchesFile string) error {
 	err = op.Manager.Start(ctx)
 	removed()
 	return err
+}
+
+// setMemoryLimit holds the Go runtime to 90% of the container's memory limit (the chart passes it in
+// CONTAINER_MEMORY_LIMIT) unless GOMEMLIMIT is set.
+func setMemoryLimit() {
+	log := ctrl.Log.WithName("setup")
+	limit, err := memlimit.Apply(os.Getenv)
+	switch {
+	case err != nil:
+		log.Error(err, "no Go memory limit set")
+	case limit > 0:
+		log.Info("Go memory limit set", "bytes", limit, "percentOf", memlimit.EnvLimit)
+	}
 }
 
 func defaultNamespace() string {
