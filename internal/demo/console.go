@@ -70,6 +70,8 @@ type OperatorView struct {
 	Revision int    `json:"revision"`
 	// Latest is Cast AI's latestVersion of castware-operator.
 	Latest string `json:"latest"`
+	// Reported is the version the operator last reported as running (ENABLE or UPDATE, status OK).
+	Reported string `json:"reported"`
 	// Phase and Message are the Cluster's status.operatorUpgrade; Upgrading while a phase is active.
 	Phase     string `json:"phase"`
 	Message   string `json:"message"`
@@ -262,8 +264,23 @@ func (c *Console) operator(w http.ResponseWriter, r *http.Request) {
 		if st := cl.Status.OperatorUpgrade; st != nil {
 			v.Phase, v.Message, v.Upgrading = string(st.Phase), st.Message, selfupgrade.Active(st.Phase)
 		}
+		v.Reported = c.reportedOperatorVersion(cl.ClusterID())
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// reportedOperatorVersion is the version the operator last told the API it runs ("" before any report).
+func (c *Console) reportedOperatorVersion(clusterID string) string {
+	if clusterID == "" {
+		return ""
+	}
+	version := ""
+	for _, r := range c.API.ActionResults(clusterID) {
+		if r.Name == selfupgrade.ComponentName && r.Status == castai.StatusOK && (r.Action == castai.ActionEnable || r.Action == castai.ActionUpdate) {
+			version = r.Version
+		}
+	}
+	return version
 }
 
 // updateOperator queues what the Operator widget's Update queues: an upgrade of castware-operator to

@@ -114,6 +114,9 @@ func checkOperatorRow(ctx context.Context, t *testing.T, url string) {
 		t.Fatal(err)
 	}
 	latest := strings.Fields(latestText)[0]
+	if err := chromedp.Do(ctx, pollText(row+` .reported`, fmt.Sprintf("t.endsWith(%q)", ": "+running), time.Minute)); err != nil {
+		t.Fatalf("the operator never reported its version %s to Cast AI: %v", running, err)
+	}
 	if running == "" || running == "—" || running == latest {
 		t.Fatalf("operator row: running %q, latest %q: want a running version behind the latest", running, latestText)
 	}
@@ -126,10 +129,14 @@ func checkOperatorRow(ctx context.Context, t *testing.T, url string) {
 	if err := chromedp.Do(ctx, pollText(`#actions`, fmt.Sprintf("t.includes(%q)", "upgrade castware-operator "+latest+" — applied"), 30*time.Second)); err != nil {
 		t.Fatalf("the action list never showed the operator upgrade applied: %v", err)
 	}
+	// The operator that finished the upgrade reported it to Cast AI.
+	if err := chromedp.Do(ctx, pollText(row+` .reported`, fmt.Sprintf("t.endsWith(%q)", ": "+latest), time.Minute)); err != nil {
+		t.Fatalf("the operator never reported %s to Cast AI: %v", latest, err)
+	}
 	var op demo.OperatorView
 	getJSON(t, url+"api/operator", &op)
-	if op.Running != latest || op.Revision != 2 || op.Phase != "Succeeded" {
-		t.Fatalf("operator after Update: %+v, want %s at revision 2, Succeeded", op, latest)
+	if op.Running != latest || op.Revision != 2 || op.Phase != "Succeeded" || op.Reported != latest {
+		t.Fatalf("operator after Update: %+v, want %s at revision 2, Succeeded and reported", op, latest)
 	}
 }
 
