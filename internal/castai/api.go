@@ -89,7 +89,9 @@ const DefaultPollMaxActions = 10
 // PollActions fetches pending lifecycle actions, oldest first (GET
 // cluster-management/v1/clusters/{id}/lifecycle-actions:poll). The server may hold the
 // request open until an action arrives, so the attempt timeout is the poll timeout (or
-// opts.Wait plus the per-call timeout); an attempt that times out is not retried.
+// opts.Wait plus the per-call timeout); an attempt that times out is not retried, nor one the API
+// asked (Retry-After) to wait for longer than the client's max delay: the error carries the wait
+// (RetryAfter) and the caller polls again after it.
 func (c *Client) PollActions(ctx context.Context, clusterID string, opts PollOptions) ([]Action, error) {
 	if err := requireID(EndpointPollActions, "cluster ID", clusterID); err != nil {
 		return nil, err
@@ -109,7 +111,7 @@ func (c *Client) PollActions(ctx context.Context, clusterID string, opts PollOpt
 		ep: EndpointPollActions, method: http.MethodGet,
 		path:   "/cluster-management/v1/clusters/" + url.PathEscape(clusterID) + "/lifecycle-actions:poll",
 		query:  url.Values{"max_actions": {strconv.Itoa(maxActions)}},
-		header: header, out: &out, timeout: timeout, noTimeoutRetry: true,
+		header: header, out: &out, timeout: timeout, noTimeoutRetry: true, waitOutRetryAfter: true,
 	})
 	if err != nil {
 		return nil, err

@@ -299,6 +299,9 @@ type call struct {
 	attempts int
 	// noTimeoutRetry disables retrying attempts that hit their own timeout (long poll).
 	noTimeoutRetry bool
+	// waitOutRetryAfter ends the call, instead of retrying sooner than asked, when the API's Retry-After is
+	// longer than the client's max delay: the caller waits it out (castai.RetryAfter of the error).
+	waitOutRetryAfter bool
 	// errorBody, when set, may turn a non-2xx answer into a success by decoding it.
 	errorBody func(status int, body []byte) bool
 	// key, when set, is used for the request instead of asking the KeySource again.
@@ -361,7 +364,7 @@ func (c *Client) do(ctx context.Context, cl call) (err error) {
 		if ctx.Err() != nil {
 			return fmt.Errorf("castai %s: %w (%w)", cl.ep, ctx.Err(), ae.err)
 		}
-		if !ae.retry || attempt >= maxAttempts {
+		if !ae.retry || attempt >= maxAttempts || (cl.waitOutRetryAfter && ae.retryAfter > c.maxDelay) {
 			if attempt > 1 {
 				return fmt.Errorf("castai %s: giving up after %d attempts: %w", cl.ep, attempt, ae.err)
 			}
@@ -455,11 +458,8 @@ func (c *Client) attempt(ctx context.Context, cl call, key string, payload []byt
 			return nil
 		}
 		apiErr := decodeAPIError(resp.StatusCode, raw, key)
-		return &attemptError{
-			err:        apiErr,
-			retry:      apiErr.Retryable(),
-			retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now),
-		}
+		apiErr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now)
+		return &attemptError{err: apiErr, retry: apiErr.Retryable(), retryAfter: apiErr.RetryAfter}
 	}
 	if cl.out == nil {
 		return nil

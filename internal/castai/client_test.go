@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -302,6 +303,45 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 	if d := rec2.get(); len(d) != 1 || d[0] != DefaultMaxDelay {
 		t.Fatalf("delays = %v, want capped at %v", d, DefaultMaxDelay)
+	}
+}
+
+// TestPollWaitsOutRetryAfter: a poll the API asks to wait longer than the client's max delay is not retried
+// sooner inside the call; the error carries the wait (RetryAfter) for the poll loop. A short Retry-After is
+// waited for and retried as for every call.
+func TestPollWaitsOutRetryAfter(t *testing.T) {
+	tests := []struct {
+		name       string
+		steps      []step
+		wantCalls  int
+		wantErr    bool
+		wantAfter  time.Duration
+		wantSleeps []time.Duration
+	}{
+		{"long Retry-After ends the call", []step{{429, `{"message":"slow down"}`, map[string]string{"Retry-After": "120"}}, {200, `{"actions":[]}`, nil}},
+			1, true, 2 * time.Minute, nil},
+		{"short Retry-After is retried after it", []step{{503, ``, map[string]string{"Retry-After": "2"}}, {200, `{"actions":[]}`, nil}},
+			2, false, 0, []time.Duration{2 * time.Second}},
+		{"5xx without Retry-After exhausts attempts", []step{{500, ``, nil}}, DefaultMaxAttempts, true, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &scripted{steps: tt.steps}
+			c, rec := newTestClient(t, s)
+			_, err := c.PollActions(t.Context(), "c1", PollOptions{})
+			if (err != nil) != tt.wantErr || s.count() != tt.wantCalls {
+				t.Fatalf("err = %v after %d requests, want error %v after %d", err, s.count(), tt.wantErr, tt.wantCalls)
+			}
+			if got := RetryAfter(err); got != tt.wantAfter {
+				t.Fatalf("RetryAfter = %v, want %v", got, tt.wantAfter)
+			}
+			if tt.wantSleeps != nil && !slices.Equal(rec.get(), tt.wantSleeps) {
+				t.Fatalf("sleeps = %v, want %v", rec.get(), tt.wantSleeps)
+			}
+		})
+	}
+	if RetryAfter(errors.New("plain")) != 0 || RetryAfter(nil) != 0 {
+		t.Fatal("RetryAfter of an error without an API answer must be 0")
 	}
 }
 

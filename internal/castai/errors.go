@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -41,6 +42,8 @@ type APIError struct {
 	Message string
 	// FieldViolations lists the invalid request fields the API named.
 	FieldViolations []FieldViolation
+	// RetryAfter is how long the answer's Retry-After header asked the client to wait (0: none).
+	RetryAfter time.Duration
 }
 
 // Error formats the status, message and field violations.
@@ -87,6 +90,16 @@ func IsForbidden(err error) bool { return statusOf(err) == http.StatusForbidden 
 
 // IsNotFound reports whether err is (or wraps) an API answer with status 404.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// RetryAfter returns how long the API asked (Retry-After, on a 429 or 5xx answer) to wait before the next
+// request, or 0: a caller that retries after the client gave up waits at least that long.
+func RetryAfter(err error) time.Duration {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.RetryAfter
+	}
+	return 0
+}
 
 // StatusCode returns the HTTP status of the APIError inside err, or 0.
 func StatusCode(err error) int { return statusOf(err) }

@@ -94,6 +94,8 @@ type Fault struct {
 	Delay time.Duration
 	// MalformedJSON answers with a truncated JSON body.
 	MalformedJSON bool
+	// RetryAfter, when > 0, is sent as the answer's Retry-After header (whole seconds, rounded up).
+	RetryAfter time.Duration
 	// Count is how many requests the fault applies to (0: until ClearFaults).
 	Count int
 }
