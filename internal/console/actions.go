@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -24,11 +25,8 @@ import (
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 
-// Defaults of the Poller.
+// Defaults of the Poller (the pacing defaults are in pacing.go).
 const (
-	// DefaultPollInterval is the pause between polls when the API answers at once instead of holding the
-	// request (the documented operator polls every 30 s).
-	DefaultPollInterval = 3 * time.Second
 	// DefaultLongPoll is how long the API is asked to hold a poll open when it has no actions.
 	DefaultLongPoll = 5 * time.Minute
 	// maxHandledActions bounds Cluster.status.handledActions.
@@ -55,18 +53,30 @@ type Poller struct {
 	Catalog *catalog.Catalog
 	// SelfUpgrade handles upgrades of the operator itself (nil: refused with a clear error).
 	SelfUpgrade SelfUpgrader
-	// Interval is the pause between polls when the API does not hold polls (default DefaultPollInterval).
+	// Interval is the pause between the starts of two polls when the API does not hold polls and nothing
+	// happened lately: the idle interval (default DefaultPollInterval; see pacing.go).
 	Interval time.Duration
+	// ActiveInterval is that pause for ActiveFor after activity (default DefaultActivePollInterval, at most
+	// Interval).
+	ActiveInterval time.Duration
+	// ActiveFor is how long polls stay at ActiveInterval after activity (default DefaultActiveFor).
+	ActiveFor time.Duration
 	// LongPoll is how long the API may hold a poll (default DefaultLongPoll).
 	LongPoll time.Duration
 	// Wakeup asks for a reconcile of a Cluster (optional): called when the API rejects its key, so the
 	// Cluster's condition says so at once.
 	Wakeup func(types.NamespacedName)
 
-	mu      sync.Mutex
-	ctx     context.Context
-	loops   map[types.NamespacedName]*pollLoop
-	pending map[types.NamespacedName]string
+	// now, wait and rand replace the clock, the pause between polls and the jitter source (tests).
+	now  func() time.Time
+	wait func(ctx context.Context, d time.Duration, wake <-chan struct{}) bool
+	rand func() float64
+
+	mu       sync.Mutex
+	ctx      context.Context
+	loops    map[types.NamespacedName]*pollLoop
+	pending  map[types.NamespacedName]string
+	activity map[types.NamespacedName]time.Time
 }
 
 type pollLoop struct {
@@ -75,6 +85,63 @@ type pollLoop struct {
 	done      chan struct{}
 	// keyOK is signalled when the Cluster's key was accepted again, ending a wait after a rejected key.
 	keyOK chan struct{}
+	// nudge is signalled on activity, ending a pause between polls early.
+	nudge chan struct{}
+}
+
+// Nudge tells the poller about activity for a Cluster (a Component or Cluster spec changed): its loop polls
+// at the active interval for a while, starting from the end of its current pause. Cheap and non-blocking,
+// so informer event handlers may call it.
+func (p *Poller) Nudge(key types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.activity == nil {
+		p.activity = map[types.NamespacedName]time.Time{}
+	}
+	p.activity[key] = p.clock()
+	if l, ok := p.loops[key]; ok {
+		select {
+		case l.nudge <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sinceActivity is the time since the last activity for key (negative: none yet).
+func (p *Poller) sinceActivity(key types.NamespacedName) time.Duration {
+	p.mu.Lock()
+	t, ok := p.activity[key]
+	p.mu.Unlock()
+	if !ok {
+		return -1
+	}
+	return p.clock().Sub(t)
+}
+
+func (p *Poller) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
+}
+
+func (p *Poller) jitter() float64 {
+	if p.rand != nil {
+		return p.rand()
+	}
+	return rand.Float64()
+}
+
+// pause waits for d, ending early when wake is signalled; false when ctx ended.
+func (p *Poller) pause(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	if p.wait != nil {
+		return p.wait(ctx, d, wake)
+	}
+	return sleepUntil(ctx, d, wake)
+}
+
+func (p *Poller) pacing() pollPacing {
+	return newPollPacing(p.Interval, p.ActiveInterval, p.ActiveFor)
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: only the leader polls.
@@ -135,19 +202,12 @@ func (p *Poller) Ensure(key types.NamespacedName, clusterID string) {
 		}
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
-	l := &pollLoop{clusterID: clusterID, cancel: cancel, done: make(chan struct{}), keyOK: make(chan struct{}, 1)}
+	l := &pollLoop{clusterID: clusterID, cancel: cancel, done: make(chan struct{}), keyOK: make(chan struct{}, 1), nudge: make(chan struct{}, 1)}
 	p.loops[key] = l
 	go func() {
 		defer close(l.done)
-		p.run(log.IntoContext(ctx, log.FromContext(p.ctx).WithName("console-actions").WithValues("cluster", key.String(), "clusterID", clusterID)), key, clusterID, l.keyOK)
+		p.run(log.IntoContext(ctx, log.FromContext(p.ctx).WithName("console-actions").WithValues("cluster", key.String(), "clusterID", clusterID)), key, clusterID, l)
 	}()
-}
-
-func (p *Poller) interval() time.Duration {
-	if p.Interval > 0 {
-		return p.Interval
-	}
-	return DefaultPollInterval
 }
 
 func (p *Poller) longPoll() time.Duration {
@@ -181,9 +241,10 @@ func sleepUntil(ctx context.Context, d time.Duration, wake <-chan struct{}) bool
 	return true
 }
 
-func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID string, keyOK <-chan struct{}) {
+func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID string, l *pollLoop) {
 	logger := log.FromContext(ctx)
-	failures, ackFailures := 0, 0
+	pacing := p.pacing()
+	failures := 0
 	for ctx.Err() == nil {
 		cl := &castwarev1.Cluster{}
 		if err := p.Client.Get(ctx, key, cl); err != nil {
@@ -191,7 +252,7 @@ func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID st
 				logger.Info("cluster deleted; stopping console action polling")
 				return
 			}
-			if !sleep(ctx, p.interval()) {
+			if !p.pause(ctx, pacing.idle, nil) {
 				return
 			}
 			continue
@@ -201,7 +262,7 @@ func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID st
 		}
 		if cl.Status.UpgradeJobName != "" {
 			// The operator is upgrading itself: actions wait for the new version.
-			if !sleep(ctx, p.interval()) {
+			if !p.pause(ctx, pacing.idle, nil) {
 				return
 			}
 			continue
@@ -210,75 +271,114 @@ func (p *Poller) run(ctx context.Context, key types.NamespacedName, clusterID st
 		if err != nil {
 			return
 		}
-		start := time.Now()
+		start := p.clock()
 		actions, err := api.PollActions(ctx, clusterID, castai.PollOptions{MaxActions: 10, Wait: p.longPoll()})
+		out := pollOutcome{took: p.clock().Sub(start)}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			failures++
-			delay := backoff(failures, p.interval(), 5*time.Minute)
 			if errors.Is(err, ErrKeyNotLoaded) || castai.IsUnauthorized(err) {
-				// Until the Cluster's key is accepted again (the Secret changed), or a minute at most.
-				delay = time.Minute
-				select {
-				case <-keyOK: // a signal from before this failure is stale
-				default:
-				}
-				if castai.IsUnauthorized(err) && p.Wakeup != nil {
-					p.Wakeup(key)
-				}
-				logger.Info("polling console actions failed", "error", err.Error(), "retryIn", delay.String())
-				if !sleepUntil(ctx, delay, keyOK) {
+				if !p.waitForKey(ctx, key, l.keyOK, err) {
 					return
 				}
 				continue
 			}
+			failures++
+			out.failures, out.retryAfter = failures, castai.RetryAfter(err)
+			delay := pacing.next(out, p.jitter())
 			logger.Info("polling console actions failed", "error", err.Error(), "retryIn", delay.String())
-			if !sleep(ctx, delay) {
+			if !p.pause(ctx, delay, nil) {
+				return
+			}
+			continue
+		}
+		if len(actions) > 0 {
+			p.Nudge(key) // an action arrived: the user is at work in the console
+		}
+		unacked, retryAfter := p.applyAll(ctx, key, clusterID, api, actions)
+		out.actions = len(actions)
+		if unacked > 0 {
+			// The API delivers an action until it is acknowledged: without a pause every poll would bring it
+			// back at once and the failing acknowledgement would be retried in a tight loop.
+			failures++
+			out.failures, out.retryAfter = failures, retryAfter
+			delay := pacing.next(out, p.jitter())
+			logger.Info("console actions not acknowledged; polling again later", "unacknowledged", unacked, "retryIn", delay.String())
+			if !p.pause(ctx, delay, nil) {
 				return
 			}
 			continue
 		}
 		failures = 0
-		// Oldest first, whatever order they came in: the newest wish for a component is the one that stays.
-		sort.SliceStable(actions, func(i, j int) bool { return actions[i].CreateTime.Before(actions[j].CreateTime) })
-		unacked := 0
-		for i := range actions {
-			if !p.apply(ctx, key, clusterID, api, &actions[i]) {
-				unacked++
-			}
-		}
-		if unacked > 0 {
-			// The API delivers an action until it is acknowledged: without a pause every poll would bring it
-			// back at once and the failing acknowledgement would be retried in a tight loop.
-			ackFailures++
-			delay := backoff(ackFailures, p.interval(), 5*time.Minute)
-			logger.Info("console actions not acknowledged; polling again later", "unacknowledged", unacked, "retryIn", delay.String())
-			if !sleep(ctx, delay) {
-				return
-			}
-			continue
-		}
-		ackFailures = 0
-		if len(actions) == 0 {
-			if waited := time.Since(start); waited < p.interval() {
-				// The API answered at once: it does not hold polls, so pace them.
-				if !sleep(ctx, p.interval()-waited) {
-					return
-				}
-			}
+		if !p.paceEmpty(ctx, key, pacing, out, l.nudge) {
+			return
 		}
 	}
 }
 
-// apply applies one action once and acknowledges it; it reports whether the acknowledgement was delivered.
-func (p *Poller) apply(ctx context.Context, key types.NamespacedName, clusterID string, api *castai.Client, a *castai.Action) bool {
+// paceEmpty waits after a successful poll as the pacing says; activity meanwhile (a nudge) can only shorten
+// the wait, to what the active interval allows counted from the same poll. False when ctx ended.
+func (p *Poller) paceEmpty(ctx context.Context, key types.NamespacedName, pacing pollPacing, out pollOutcome, nudge <-chan struct{}) bool {
+	u := p.jitter()
+	end := p.clock()
+	out.sinceActivity = p.sinceActivity(key)
+	metrics.SetConsolePollInterval(pacing.interval(out.sinceActivity))
+	deadline := end.Add(pacing.next(out, u))
+	for {
+		select { // a nudge from before now is stale: the activity it signalled is read below
+		case <-nudge:
+		default:
+		}
+		out.sinceActivity = p.sinceActivity(key)
+		if d := end.Add(pacing.next(out, u)); d.Before(deadline) {
+			deadline = d
+		}
+		delay := deadline.Sub(p.clock())
+		if delay <= 0 {
+			return true
+		}
+		if !p.pause(ctx, delay, nudge) {
+			return false
+		}
+	}
+}
+
+// waitForKey waits, after the API rejected the Cluster's key (or none is loaded), until the key is accepted
+// again (the Secret changed) or a minute at most; false when ctx ended.
+func (p *Poller) waitForKey(ctx context.Context, key types.NamespacedName, keyOK chan struct{}, err error) bool {
+	select {
+	case <-keyOK: // a signal from before this failure is stale
+	default:
+	}
+	if castai.IsUnauthorized(err) && p.Wakeup != nil {
+		p.Wakeup(key)
+	}
+	log.FromContext(ctx).Info("polling console actions failed", "error", err.Error(), "retryIn", time.Minute.String())
+	return p.pause(ctx, time.Minute, keyOK)
+}
+
+// applyAll applies and acknowledges actions, oldest first; it returns how many were not acknowledged and the
+// longest Retry-After of their failed acknowledgements.
+func (p *Poller) applyAll(ctx context.Context, key types.NamespacedName, clusterID string, api *castai.Client, actions []castai.Action) (unacked int, retryAfter time.Duration) {
+	// Oldest first, whatever order they came in: the newest wish for a component is the one that stays.
+	sort.SliceStable(actions, func(i, j int) bool { return actions[i].CreateTime.Before(actions[j].CreateTime) })
+	for i := range actions {
+		if err := p.apply(ctx, key, clusterID, api, &actions[i]); err != nil {
+			unacked++
+			retryAfter = max(retryAfter, castai.RetryAfter(err))
+		}
+	}
+	return unacked, retryAfter
+}
+
+// apply applies one action once and acknowledges it; nil when the acknowledgement was delivered.
+func (p *Poller) apply(ctx context.Context, key types.NamespacedName, clusterID string, api *castai.Client, a *castai.Action) error {
 	logger := log.FromContext(ctx).WithValues("action", a.ID, "kind", string(a.Kind()), "target", a.ComponentName())
 	cl := &castwarev1.Cluster{}
 	if err := p.APIReader.Get(ctx, key, cl); err != nil {
 		logger.Info("cannot read the cluster; the action is retried on the next poll", "error", err.Error())
-		return false
+		return err
 	}
 	var actionErr error
 	if h := findHandled(cl, a.ID); h != nil {
@@ -296,18 +396,18 @@ func (p *Poller) apply(ctx context.Context, key types.NamespacedName, clusterID 
 		}
 		if err := p.recordHandled(ctx, key, a, actionErr, false); err != nil {
 			logger.Error(err, "cannot record the handled action; not acknowledging it so it is delivered again")
-			return false
+			return err
 		}
 	}
 	if err := api.AckAction(ctx, clusterID, a.ID, actionErr); err != nil {
 		logger.Info("acknowledging the action failed; it will be delivered and acknowledged again", "error", err.Error())
-		return false
+		return err
 	}
 	metrics.ConsoleActionAcknowledged(string(a.Kind()), a.CreateTime)
 	if err := p.recordHandled(ctx, key, a, actionErr, true); err != nil {
 		logger.V(1).Info("cannot record the acknowledgement", "error", err.Error())
 	}
-	return true
+	return nil
 }
 
 func findHandled(cl *castwarev1.Cluster, id string) *castwarev1.HandledAction {

@@ -66,6 +66,10 @@ var (
 		Help:    "Time from a console action's creation at Cast AI (queued) to the stage it reached: applied (the Component change is made) or acknowledged.",
 		Buckets: durationBuckets,
 	}, []string{"kind", "stage"})
+	consolePollInterval = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "castware_console_poll_interval_seconds",
+		Help: "The pause the console poller aims for between the starts of two polls of an API that answers at once: the active interval after activity, growing to the idle interval (a poll the API held that long is followed at once).",
+	})
 	apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "castware_castai_api_requests_total",
 		Help: "HTTP requests sent to the Cast AI API (retries included), by endpoint and status code (code \"error\": no HTTP answer).",
@@ -93,7 +97,7 @@ var (
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		helmOperations, helmDuration, componentDecisions, componentAvailable, componentProgressing, componentRevision,
-		consoleActions, consoleLatency, apiRequests, apiDuration, chartCacheLookups, chartFetched, selfUpgradePhase,
+		consoleActions, consoleLatency, consolePollInterval, apiRequests, apiDuration, chartCacheLookups, chartFetched, selfUpgradePhase,
 	}
 }
 

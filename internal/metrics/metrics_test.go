@@ -22,6 +22,7 @@ func recordOneOfEach() {
 	SetComponent("ns-lint", "castai-agent", ComponentState{Available: true, Revision: 2})
 	ConsoleActionApplied("install", time.Now().Add(-time.Second), nil)
 	ConsoleActionAcknowledged("install", time.Now().Add(-time.Second))
+	SetConsolePollInterval(12 * time.Second)
 	CastAIObserver("PollActions", 200, time.Second)
 	ChartCache{}.Lookup("index", true)
 	ChartCache{}.Fetched("archive", 1024)

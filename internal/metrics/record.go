@@ -152,3 +152,7 @@ func SetSelfUpgradePhase(phase string) {
 		selfUpgradePhase.WithLabelValues(p).Set(boolValue(p == phase))
 	}
 }
+
+// SetConsolePollInterval records the pause the console poller currently aims for between the starts of two
+// polls of an API that answers at once (the active interval after activity, growing to the idle interval).
+func SetConsolePollInterval(d time.Duration) { consolePollInterval.Set(d.Seconds()) }
