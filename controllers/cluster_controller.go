@@ -64,6 +64,9 @@ type ClusterReconciler struct {
 	// Wakeups asks for a reconcile of a Cluster from outside the informers (e.g. the action poller saw its
 	// API key rejected). Optional.
 	Wakeups <-chan event.GenericEvent
+	// SpecChanged is told, without blocking, about a Cluster whose spec changed (optional; the console
+	// poller polls faster for a while).
+	SpecChanged func(cluster types.NamespacedName)
 }
 
 // +kubebuilder:rbac:groups=castware.cast.ai,resources=clusters,verbs=get;list;watch;update;patch
@@ -304,7 +307,14 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return b.
 		Named("cluster").
-		For(&castwarev1.Cluster{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&castwarev1.Cluster{}, builder.WithPredicates(specActivity(func() func(types.NamespacedName) { return r.SpecChanged },
+			func(o client.Object) types.NamespacedName { return client.ObjectKeyFromObject(o) },
+			func(o client.Object) int64 {
+				if c, ok := o.(*castwarev1.Cluster); ok {
+					return c.Status.ObservedGeneration
+				}
+				return 0
+			}), predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters)).
 		Watches(&castwarev1.Component{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			c, ok := o.(*castwarev1.Component)

@@ -117,6 +117,9 @@ type ComponentReconciler struct {
 	OwnRelease string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// SpecChanged is told, without blocking, the Cluster of a Component whose spec changed (optional; the
+	// console poller polls faster for a while).
+	SpecChanged func(cluster types.NamespacedName)
 
 	driftMu    sync.Mutex
 	driftDirty map[types.NamespacedName]bool
@@ -872,7 +875,7 @@ func (r *ComponentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return b.
 		Named("component").
-		For(&castwarev1.Component{}, builder.WithPredicates(componentChanged())).
+		For(&castwarev1.Component{}, builder.WithPredicates(r.specActivity(), componentChanged())).
 		Watches(&castwarev1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.clusterToComponents)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToComponents)).
 		Watches(&appsv1.Deployment{}, toComponent, builder.WithPredicates(workloadPred)).
@@ -881,6 +884,24 @@ func (r *ComponentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&batchv1.Job{}, toComponent, builder.WithPredicates(workloadPred)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Catalog.MaxConcurrentReconciles()}).
 		Complete(r)
+}
+
+// specActivity tells SpecChanged about Component spec changes; it filters nothing.
+func (r *ComponentReconciler) specActivity() predicate.Predicate {
+	return specActivity(func() func(types.NamespacedName) { return r.SpecChanged },
+		func(o client.Object) types.NamespacedName {
+			c, _ := o.(*castwarev1.Component)
+			if c == nil {
+				return types.NamespacedName{Namespace: o.GetNamespace()}
+			}
+			return types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.Cluster}
+		},
+		func(o client.Object) int64 {
+			if c, ok := o.(*castwarev1.Component); ok {
+				return c.Status.ObservedGeneration
+			}
+			return 0
+		})
 }
 
 // componentChanged passes spec changes, label and annotation changes, deletion, and a console rollback

@@ -92,8 +92,14 @@ type CastAIOptions struct {
 	// Disabled runs without talking to Cast AI: Clusters are only validated, no actions are polled and
 	// nothing is reported (for clusters managed purely through their resources).
 	Disabled bool
-	// PollInterval is the pause between action polls when the API does not hold polls (default 3s).
+	// PollInterval is the pause between the starts of two action polls when the API does not hold polls and
+	// nothing happened lately (default console.DefaultPollInterval, 12s).
 	PollInterval time.Duration
+	// ActivePollInterval is that pause for ActivePollFor after activity: an action arrived, a Component or
+	// Cluster spec changed (default console.DefaultActivePollInterval, 1s; at most PollInterval).
+	ActivePollInterval time.Duration
+	// ActivePollFor is how long polls stay at ActivePollInterval after activity (default 1m).
+	ActivePollFor time.Duration
 	// LongPoll is how long the API may hold an action poll (default 5m).
 	LongPoll time.Duration
 	// Metadata options (metadata-service URLs and timeouts).
@@ -321,7 +327,7 @@ func (op *Operator) connectCastAI(opts Options) error {
 	co := opts.CastAI
 	op.Conns = console.NewConnections(append([]castai.Option{castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent()), apiObserver()}, co.ClientOptions...)...)
 	op.Poller = &console.Poller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Conns: op.Conns, Catalog: opts.Catalog,
-		Interval: co.PollInterval, LongPoll: co.LongPoll}
+		Interval: co.PollInterval, ActiveInterval: co.ActivePollInterval, ActiveFor: co.ActivePollFor, LongPoll: co.LongPoll}
 	release := co.OperatorRelease
 	if release == "" {
 		release = envOr(opts.Env, "HELM_RELEASE_NAME", "castware-operator")
@@ -340,6 +346,8 @@ func (op *Operator) connectCastAI(opts Options) error {
 		default:
 		}
 	}
+	// A spec change is activity: the poller polls an API that answers at once faster for a while.
+	op.Components.SpecChanged, op.Clusters.SpecChanged = op.Poller.Nudge, op.Poller.Nudge
 	op.Components.Reporter = op.Reporter
 	op.Components.Versions = console.LatestVersions{Conns: op.Conns, Fallback: controllers.RepoLatest{Charts: op.Charts}}
 	op.Components.Upgrades = console.UpgradeValidation{Conns: op.Conns}
