@@ -357,6 +357,13 @@ func TestOperatorChartDefaults(t *testing.T) {
 	env := map[string]string{}
 	for _, e := range c.Env {
 		env[e.Name] = e.Value
+		// The operator holds the Go runtime to 90% of this (internal/memlimit).
+		if e.Name == "CONTAINER_MEMORY_LIMIT" && (e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory") {
+			t.Errorf("env CONTAINER_MEMORY_LIMIT %+v: want the container's limits.memory from the downward API", e)
+		}
+	}
+	if _, ok := env["CONTAINER_MEMORY_LIMIT"]; !ok {
+		t.Error("env lacks CONTAINER_MEMORY_LIMIT: the Go runtime would not know the container's memory limit")
 	}
 	for k, v := range map[string]string{"AKS_LOCATION": "westeurope", "AKS_SUBSCRIPTION_ID": "1234", "HELM_RELEASE_NAME": testRelease,
 		"OPERATOR_DEPLOYMENT": testRelease, "OPERATOR_SERVICE_ACCOUNT": testRelease, "UNINSTALL_GUARD": testRelease + "-uninstall-guard"} {
