@@ -37,9 +37,15 @@ func TestSpecActivity(t *testing.T) {
 	}{
 		{"created, not observed yet", func() bool { return pred.Create(event.CreateEvent{Object: comp(1, 0, false)}) }, true},
 		{"settled, listed at start-up", func() bool { return pred.Create(event.CreateEvent{Object: comp(3, 3, false)}) }, false},
-		{"spec changed", func() bool { return pred.Update(event.UpdateEvent{ObjectOld: comp(3, 3, false), ObjectNew: comp(4, 3, false)}) }, true},
-		{"status written", func() bool { return pred.Update(event.UpdateEvent{ObjectOld: comp(4, 3, false), ObjectNew: comp(4, 4, false)}) }, false},
-		{"deletion begun", func() bool { return pred.Update(event.UpdateEvent{ObjectOld: comp(4, 4, false), ObjectNew: comp(4, 4, true)}) }, true},
+		{"spec changed", func() bool {
+			return pred.Update(event.UpdateEvent{ObjectOld: comp(3, 3, false), ObjectNew: comp(4, 3, false)})
+		}, true},
+		{"status written", func() bool {
+			return pred.Update(event.UpdateEvent{ObjectOld: comp(4, 3, false), ObjectNew: comp(4, 4, false)})
+		}, false},
+		{"deletion begun", func() bool {
+			return pred.Update(event.UpdateEvent{ObjectOld: comp(4, 4, false), ObjectNew: comp(4, 4, true)})
+		}, true},
 		{"deleted", func() bool { return pred.Delete(event.DeleteEvent{Object: comp(4, 4, true)}) }, false},
 	}
 	for _, tt := range tests {
