@@ -11,6 +11,7 @@ import (
 	helmclient "github.com/operator-framework/helm-operator-plugins/pkg/client"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -80,7 +81,8 @@ type Engine struct {
 	session        string
 	now            func() time.Time
 	nsWriter       NamespaceWriter
-	renderCaps     capsCache // cluster Capabilities for Render (render.go)
+	renderCaps     capsCache        // cluster Capabilities for Render (render.go)
+	fieldChecks    serverValidation // kinds the API server validates itself (fieldvalidation.go)
 
 	inflight sync.Map // releaseKey → struct{}
 }
@@ -167,6 +169,11 @@ func (e *Engine) client(ctx context.Context, owner client.Object) (helmclient.Ac
 	ac, err := e.getter.ActionClientFor(ctx, owner)
 	if err != nil {
 		return nil, fmt.Errorf("helm client for %s/%s: %w", owner.GetNamespace(), owner.GetName(), err)
+	}
+	if cfg := ac.Config(); cfg != nil {
+		if kc, ok := cfg.KubeClient.(*kube.Client); ok {
+			cfg.KubeClient = serverValidatedKube{Client: kc, sv: &e.fieldChecks, getter: cfg.RESTClientGetter}
+		}
 	}
 	return ac, nil
 }
