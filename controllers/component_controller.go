@@ -144,13 +144,15 @@ func (r *ComponentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("component", comp.Spec.Component))
 	sw := newStatusWriter(r.Client, comp)
 	defer observeComponent(comp)
-	res, err := r.reconcile(ctx, comp)
+	res, err := r.reconcile(ctx, comp, sw)
 	err = redact.Error(err) // Helm errors may quote rendered values
-	if ferr := sw.flush(ctx, comp, func(o client.Object) any { return o.(*castwarev1.Component).Status }); ferr != nil && !apierrors.IsNotFound(ferr) {
+	if ferr := sw.flush(ctx, comp, componentStatus); ferr != nil && !apierrors.IsNotFound(ferr) {
 		return ctrl.Result{}, errors.Join(err, ferr)
 	}
 	return res, err
 }
+
+func componentStatus(o client.Object) any { return o.(*castwarev1.Component).Status }
 
 func (r *ComponentReconciler) now() time.Time {
 	if r.Now != nil {
@@ -169,9 +171,13 @@ type work struct {
 	chart   string
 	values  map[string]any
 	hash    string
+	// started is when the reconcile began (for the timing logged before a Helm install or upgrade).
+	started time.Time
+	// status writes comp's status (Reconcile writes it at the end; a step may write it earlier).
+	status *statusWriter
 }
 
-func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Component) (ctrl.Result, error) {
+func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Component, sw *statusWriter) (ctrl.Result, error) {
 	if !comp.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, comp)
 	}
@@ -183,7 +189,7 @@ func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Co
 		}
 		return ctrl.Result{}, nil
 	}
-	w := &work{comp: comp, entry: entry, release: releaseName(comp, entry)}
+	w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), started: time.Now(), status: sw}
 	comp.Status.ReleaseName = w.release
 
 	if comp.Spec.Readonly {
@@ -453,6 +459,11 @@ func (r *ComponentReconciler) execute(ctx context.Context, w *work, st *helm.Sta
 		}
 		r.event(comp, corev1.EventTypeNormal, reason, "Ready", d.Message)
 		r.report(ctx, comp, Transition{Action: action, Status: "OK", FromVersion: current, ToVersion: comp.Status.CurrentVersion, Release: w.release, Revision: st.Latest.Version, Message: d.Message})
+		// Available is written now, not after the steps that follow in this reconcile (the release read
+		// again, reports checked, drift repaired): they change nothing of it.
+		if err := w.flushStatus(ctx); err != nil {
+			return false, ctrl.Result{}, err
+		}
 		return true, ctrl.Result{}, nil
 
 	case helm.StepWaitReady:
@@ -604,15 +615,19 @@ func (r *ComponentReconciler) rollback(ctx context.Context, w *work, st *helm.St
 func (r *ComponentReconciler) apply(ctx context.Context, w *work, st *helm.State, d helm.Decision) (bool, ctrl.Result, error) {
 	comp := w.comp
 	current := comp.Status.CurrentVersion
+	t := applyTiming{decided: time.Now()}
 	if blocked, res, err := r.phaseBlocked(ctx, w); blocked { // a Phase 2 component waits for the extended permissions
 		return false, res, err
 	}
+	t.phaseChecked = time.Now()
 	if d.Step == helm.StepUpgrade {
 		if blocked, res, err := r.upgradeBlocked(ctx, w, st); blocked { // Cast AI refuses the new version
 			return false, res, err
 		}
 	}
+	t.validated = time.Now()
 	loaded, err := r.Charts.Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: comp.Spec.Version})
+	t.fetched = time.Now()
 	if err != nil {
 		msg := err.Error()
 		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonChartUnavailable, msg)
@@ -631,6 +646,7 @@ func (r *ComponentReconciler) apply(ctx context.Context, w *work, st *helm.State
 	if d.Step == helm.StepUpgrade {
 		action, reason, verb = "UPDATE", castwarev1.ReasonUpgrading, "Upgrade"
 	}
+	log.FromContext(ctx).Info("applying", append([]any{"step", d.Step, "version", comp.Spec.Version}, t.fields(w.started, time.Now())...)...)
 	r.setProgressing(comp, metav1.ConditionTrue, reason, d.Message)
 	if current == "" {
 		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonInstalling, d.Message)
@@ -971,4 +987,30 @@ func (r *ComponentReconciler) secretToComponents(ctx context.Context, o client.O
 		out = append(out, componentsWhere(ctx, r.Client, cl.Namespace, func(c *castwarev1.Component) bool { return c.Spec.Cluster == cl.Name })...)
 	}
 	return out
+}
+
+// applyTiming is when apply passed each check before a Helm install or upgrade; it is logged with the
+// "applying" line (the bench splits install latency with it, internal/bench/breakdown.go).
+type applyTiming struct {
+	decided, phaseChecked, validated, fetched time.Time
+}
+
+// fields are the log fields of the timing: seconds from the reconcile's start to the decision (cluster
+// facts, release history, readiness), then of each check, up to checked (the chart's RBAC reviewed).
+func (t applyTiming) fields(started, checked time.Time) []any {
+	secs := func(from, to time.Time) float64 { return to.Sub(from).Seconds() }
+	return []any{
+		"observeSeconds", secs(started, t.decided),
+		"upgradeValidationSeconds", secs(t.phaseChecked, t.validated),
+		"chartFetchSeconds", secs(t.validated, t.fetched),
+		"permissionCheckSeconds", secs(t.decided, t.phaseChecked) + secs(t.fetched, checked),
+	}
+}
+
+// flushStatus writes the status queued on w.comp now (a no-op without a status writer).
+func (w *work) flushStatus(ctx context.Context) error {
+	if w.status == nil {
+		return nil
+	}
+	return w.status.flush(ctx, w.comp, componentStatus)
 }
