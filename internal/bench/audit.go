@@ -12,13 +12,19 @@ import (
 // OperatorUser is the control-plane user the operator runs as; the audit log records only its requests.
 const OperatorUser = "castware-operator"
 
-// auditPolicy logs the operator user's requests (metadata only) and nothing else.
+// auditPolicy logs the operator user's requests and the workloads' status writes (by the control plane's
+// controllers: when they became ready, for InstallBreakdown), metadata only, and nothing else.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived", "ResponseStarted"]
 rules:
   - level: Metadata
     users: ["` + OperatorUser + `"]
+  - level: Metadata
+    verbs: ["update", "patch"]
+    resources:
+      - group: apps
+        resources: ["deployments/status", "daemonsets/status", "statefulsets/status"]
   - level: None
 `
 
