@@ -60,7 +60,15 @@ type report struct {
 	comp  *castwarev1.Component
 	t     controllers.Transition
 	tries int
+	// sent marks a report Cast AI has: only its record in status is left to do.
+	sent bool
+	// recordTries counts failed attempts to record a sent OK report in status.
+	recordTries int
 }
+
+// maxRecordTries bounds the attempts to record a sent OK report; after them the next reconcile of the
+// healthy release queues the report again (and the ledger lets only the record through).
+const maxRecordTries = 8
 
 var _ controllers.Reporter = (*Reporter)(nil)
 
@@ -132,17 +140,15 @@ func (r *Reporter) Start(ctx context.Context) error {
 			return nil
 		case item := <-r.queue:
 			ckey := types.NamespacedName{Namespace: item.comp.Namespace, Name: item.comp.Name}
-			if !r.ledger.admit(ckey, item.t) {
+			if item.sent || !r.ledger.admit(ckey, item.t) {
 				logger.V(1).Info("revision already reported", "component", item.comp.Name, "revision", item.t.Revision)
-				r.recordReported(ctx, item)
-				r.done(item)
+				r.record(ctx, item)
 				continue
 			}
 			err := r.send(ctx, item)
 			if err == nil {
 				r.ledger.sentOK(ckey, item.t)
-				r.recordReported(ctx, item)
-				r.done(item)
+				r.record(ctx, item)
 				continue
 			}
 			if ctx.Err() != nil {
@@ -165,10 +171,30 @@ func (r *Reporter) Start(ctx context.Context) error {
 	}
 }
 
-// recordReported stores the revision an OK report carried in the Component's lastReportedHelmRevision.
-func (r *Reporter) recordReported(ctx context.Context, item report) {
-	if _, ok := okRevision(item.comp, item.t); !ok || r.Writer == nil {
+// record records a sent report in status; when that fails (conflicts with every retry) the item comes back
+// after a backoff, marked sent so it is not sent again, until the record is written.
+func (r *Reporter) record(ctx context.Context, item report) {
+	err := r.recordReported(ctx, item)
+	if err == nil || item.recordTries+1 >= maxRecordTries {
+		if err != nil {
+			log.FromContext(ctx).Info("giving up recording the reported revision; the next reconcile records it", "component", item.comp.Name, "error", err.Error())
+		}
+		r.done(item)
 		return
+	}
+	item.sent, item.recordTries = true, item.recordTries+1
+	log.FromContext(ctx).V(1).Info("cannot record the reported revision; retrying", "component", item.comp.Name, "error", err.Error())
+	go func(item report) {
+		if sleep(ctx, backoff(item.recordTries, 500*time.Millisecond, 30*time.Second)) {
+			r.enqueue(ctx, item)
+		}
+	}(item)
+}
+
+// recordReported stores the revision an OK report carried in the Component's lastReportedHelmRevision.
+func (r *Reporter) recordReported(ctx context.Context, item report) error {
+	if _, ok := okRevision(item.comp, item.t); !ok || r.Writer == nil {
+		return nil
 	}
 	key := types.NamespacedName{Namespace: item.comp.Namespace, Name: item.comp.Name}
 	reader := r.Reader
@@ -188,8 +214,9 @@ func (r *Reporter) recordReported(ctx context.Context, item report) {
 		return r.Writer.Status().Patch(ctx, comp, patch)
 	})
 	if err != nil {
-		log.FromContext(ctx).V(1).Info("cannot record the reported revision", "component", key.String(), "error", err.Error())
+		return fmt.Errorf("record revision %d of %s as reported: %w", item.t.Revision, key, err)
 	}
+	return nil
 }
 
 func (r *Reporter) send(ctx context.Context, item report) error {

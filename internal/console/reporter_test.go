@@ -2,16 +2,21 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
@@ -115,4 +120,60 @@ func waitFor(t *testing.T, ctx context.Context, what string, fn func() error) {
 		}
 	}
 	t.Fatalf("%s: %v", what, err)
+}
+
+// TestReporterRetriesTheRecordNotTheReport: when recording a sent OK report in status keeps conflicting (more
+// conflicts than one write's retries), the record is retried until it is written, and the report is not
+// sent again, also when a report that makes the ledger forget the revision came in between.
+func TestReporterRetriesTheRecordNotTheReport(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ctx = log.IntoContext(ctx, testr.NewWithOptions(t, testr.Options{Verbosity: 1}))
+	const id = "7d2a4b1e-5b68-4e66-8b62-1a6c2c1d8f32"
+	api := castaifake.NewServer(castaifake.WithKeys("key"))
+	defer api.Close()
+	api.AddCluster(castai.ExternalCluster{ID: id, Name: "reporter"})
+	cl := &castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: "ns"},
+		Spec: castwarev1.ClusterSpec{API: castwarev1.APISpec{APIURL: api.URL()}, Cluster: &castwarev1.ClusterMetadataSpec{ClusterID: id}}}
+	comp := &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "ns", UID: "u1"},
+		Spec: castwarev1.ComponentSpec{Component: "castai-agent", Cluster: "castai"}}
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = castwarev1.AddToScheme(s)
+	var conflicts atomic.Int32
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(cl, comp.DeepCopy()).WithStatusSubresource(&castwarev1.Component{}).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, cw client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if conflicts.Add(1) <= 6 { // one write retries 4 times: this outlasts it
+				return apierrors.NewConflict(schema.GroupResource{Group: "castware.cast.ai", Resource: "components"}, obj.GetName(), errors.New("injected"))
+			}
+			return cw.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		}}).Build()
+	conns := NewConnections()
+	if _, _, err := conns.SetKey(cl, "key"); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReporter(&Reporter{Client: c, Writer: c, Conns: conns})
+	go func() { _ = r.Start(ctx) }()
+
+	r.ComponentTransition(ctx, comp, controllers.Transition{Action: "ENABLE", Status: "OK", ToVersion: "1.0.0", Revision: 1})
+	r.ComponentTransition(ctx, comp, controllers.Transition{Action: "UPDATE", Status: "PROGRESSING", ToVersion: "1.1.0"})
+	waitFor(t, ctx, "revision 1 recorded in status", func() error {
+		got := &castwarev1.Component{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(comp), got); err != nil {
+			return err
+		}
+		if got.Status.LastReportedHelmRevision != 1 {
+			return fmt.Errorf("lastReportedHelmRevision %d after %d status patches", got.Status.LastReportedHelmRevision, conflicts.Load())
+		}
+		return nil
+	})
+	n := 0
+	for _, res := range api.ActionResults(id) {
+		if res.Status == "OK" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("revision 1 reported OK %d times, want once: %+v", n, api.ActionResults(id))
+	}
 }
