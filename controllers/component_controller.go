@@ -800,6 +800,7 @@ func (r *ComponentReconciler) repairDriftIfDue(ctx context.Context, w *work, rel
 		return nil
 	}
 	repairs, err := r.Engine.RepairDrift(ctx, w.comp, rel, w.entry.DriftIgnore)
+	metrics.DriftChecked(w.comp.Spec.Component, len(repairs), err)
 	if err != nil {
 		r.markDrift(key)
 		return fmt.Errorf("repair drift: %w", err)

@@ -82,8 +82,22 @@ func (e *Engine) RepairDrift(ctx context.Context, owner client.Object, rel *rele
 		if patch == nil {
 			return nil
 		}
-		if _, err := helper.Patch(info.Namespace, info.Name, patchType, patch, &metav1.PatchOptions{}); err != nil {
+		// The manifest and the stored object may differ only in how the API server normalises what it stores
+		// (defaults, quantities, null fields): ask it what the repair would store before writing anything.
+		// DryRun changes the Helper it is called on: the dry run gets a Helper of its own.
+		dry, err := resource.NewHelper(info.Client, info.Mapping).DryRun(true).Patch(info.Namespace, info.Name, patchType, patch, &metav1.PatchOptions{})
+		if err != nil {
+			return fmt.Errorf("dry-run repair of %s %s: %w", u.GetKind(), info.Name, err)
+		}
+		if same, err := sameStored(live, dry); err != nil || same {
+			return err
+		}
+		after, err := helper.Patch(info.Namespace, info.Name, patchType, patch, &metav1.PatchOptions{})
+		if err != nil {
 			return fmt.Errorf("repair %s %s: %w", u.GetKind(), info.Name, err)
+		}
+		if resourceVersion(after) == resourceVersion(live) {
+			return nil // the server stored nothing new: not a repair
 		}
 		repairs = append(repairs, Repair{Kind: u.GetKind(), Namespace: info.Namespace, Name: info.Name, Action: "patched"})
 		return nil
@@ -128,6 +142,50 @@ func driftPatch(live runtime.Object, expected *unstructured.Unstructured, info *
 		return nil, "", nil
 	}
 	return patch, types.StrategicMergePatchType, nil
+}
+
+// volatileMeta are the metadata fields a write changes whatever it writes.
+var volatileMeta = []string{"resourceVersion", "generation", "managedFields"}
+
+// sameStored reports whether two versions of an object hold the same content, ignoring status and the metadata
+// every write changes.
+func sameStored(a, b runtime.Object) (bool, error) {
+	ma, err := contentOf(a)
+	if err != nil {
+		return false, err
+	}
+	mb, err := contentOf(b)
+	if err != nil {
+		return false, err
+	}
+	return jsonEqual(ma, mb), nil
+}
+
+// contentOf returns an object as JSON-compatible values without status and volatile metadata.
+func contentOf(obj runtime.Object) (map[string]any, error) {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if meta, ok := m["metadata"].(map[string]any); ok {
+		for _, f := range volatileMeta {
+			delete(meta, f)
+		}
+	}
+	return m, nil
+}
+
+// resourceVersion returns an object's resourceVersion ("" when it has none).
+func resourceVersion(obj runtime.Object) string {
+	if o, ok := obj.(metav1.Object); ok {
+		return o.GetResourceVersion()
+	}
+	return ""
 }
 
 // mergeAdditions returns the parts of want that differ from have (nil when none), never removals.

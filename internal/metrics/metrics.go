@@ -97,7 +97,7 @@ var (
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		helmOperations, helmDuration, componentDecisions, componentAvailable, componentProgressing, componentRevision,
-		consoleActions, consoleLatency, consolePollInterval, apiRequests, apiDuration, chartCacheLookups, chartFetched, selfUpgradePhase,
+		consoleActions, consoleLatency, consolePollInterval, apiRequests, apiDuration, chartCacheLookups, chartFetched, selfUpgradePhase, driftChecks,
 	}
 }
 

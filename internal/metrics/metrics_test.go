@@ -27,6 +27,7 @@ func recordOneOfEach() {
 	ChartCache{}.Lookup("index", true)
 	ChartCache{}.Fetched("archive", 1024)
 	SetSelfUpgradePhase("")
+	DriftChecked("castai-agent", 0, nil)
 }
 
 // TestMetricNamesLint runs client_golang's linter on every castware_* collector: no problems.
