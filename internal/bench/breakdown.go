@@ -19,8 +19,9 @@ import (
 // BreakdownGroup is the Row group of the install breakdown.
 const BreakdownGroup = "install breakdown"
 
-// InstallBreakdown splits the install of the named Components, created at created, into phases, for the
-// Component that became Available last (its phases add up to its install latency). It reads the audit log
+// InstallBreakdown splits the install of the named Components (nil: every Component of namespace), created
+// at created, into phases, for the Component that became Available last (its phases add up to its install
+// latency). It reads the audit log
 // (the operator's requests and the workloads' status writes, see auditPolicy), the operator's log (its
 // "applying" line times the steps before Helm) and, through c, the Components and their workloads. It waits
 // up to 10 s for the audit log's last batch.
@@ -53,18 +54,27 @@ func InstallBreakdown(ctx context.Context, c client.Client, auditLog, operatorLo
 
 // target is a Component whose install is split: its release and the workloads the release rendered.
 type target struct {
-	name, release string
-	workloads     map[string]bool // "deployments/name"
+	namespace, name, release string
+	workloads                map[string]bool // "deployments/name"
 }
 
 func breakdownTargets(ctx context.Context, c client.Client, namespace string, names []string) ([]target, error) {
+	if len(names) == 0 {
+		l := &castwarev1.ComponentList{}
+		if err := c.List(ctx, l, client.InNamespace(namespace)); err != nil {
+			return nil, fmt.Errorf("list Components: %w", err)
+		}
+		for _, comp := range l.Items {
+			names = append(names, comp.Name)
+		}
+	}
 	var out []target
 	for _, name := range names {
 		comp := &castwarev1.Component{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, comp); err != nil {
 			return nil, fmt.Errorf("read Component %s: %w", name, err)
 		}
-		t := target{name: name, release: comp.Status.ReleaseName, workloads: map[string]bool{}}
+		t := target{namespace: namespace, name: name, release: comp.Status.ReleaseName, workloads: map[string]bool{}}
 		sel := client.MatchingLabels{helm.LabelComponent: name}
 		lists := map[string]client.ObjectList{"deployments": &appsv1.DeploymentList{}, "daemonsets": &appsv1.DaemonSetList{}, "statefulsets": &appsv1.StatefulSetList{}}
 		for resource, l := range lists {
@@ -153,7 +163,7 @@ type auditEvent struct {
 	at                          time.Time
 	operator                    bool
 	verb, resource, subresource string
-	name                        string
+	namespace, name             string
 }
 
 func readAudit(path string, since time.Time) ([]auditEvent, error) {
@@ -174,6 +184,7 @@ func readAudit(path string, since time.Time) ([]auditEvent, error) {
 				Username string `json:"username"`
 			} `json:"user"`
 			ObjectRef struct {
+				Namespace   string `json:"namespace"`
 				Resource    string `json:"resource"`
 				Subresource string `json:"subresource"`
 				Name        string `json:"name"`
@@ -183,7 +194,7 @@ func readAudit(path string, since time.Time) ([]auditEvent, error) {
 			continue
 		}
 		out = append(out, auditEvent{at: e.Received, operator: e.User.Username == OperatorUser, verb: e.Verb,
-			resource: e.ObjectRef.Resource, subresource: e.ObjectRef.Subresource, name: e.ObjectRef.Name})
+			namespace: e.ObjectRef.Namespace, resource: e.ObjectRef.Resource, subresource: e.ObjectRef.Subresource, name: e.ObjectRef.Name})
 	}
 	return out, sc.Err()
 }
@@ -202,6 +213,9 @@ func findMilestones(t target, events []auditEvent, start time.Time) (milestones,
 	var m milestones
 	record := "sh.helm.release.v1." + t.release + ".v"
 	for _, e := range events {
+		if e.namespace != t.namespace {
+			continue
+		}
 		switch {
 		case m.firstReconcile.IsZero() && e.operator && e.resource == "components" && e.name == t.name:
 			m.firstReconcile = e.at
