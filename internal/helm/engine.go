@@ -171,7 +171,7 @@ func (e *Engine) client(ctx context.Context, owner client.Object) (helmclient.Ac
 		return nil, fmt.Errorf("helm client for %s/%s: %w", owner.GetNamespace(), owner.GetName(), err)
 	}
 	if cfg := ac.Config(); cfg != nil {
-		if kc, ok := cfg.KubeClient.(*kube.Client); ok {
+		if kc, ok := cfg.KubeClient.(*kube.Client); ok && cfg.RESTClientGetter != nil {
 			cfg.KubeClient = serverValidatedKube{Client: kc, sv: &e.fieldChecks, getter: cfg.RESTClientGetter}
 		}
 	}
