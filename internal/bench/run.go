@@ -294,6 +294,11 @@ func (r *run) installLatency(ctx context.Context) error {
 	}
 	opTime := time.Since(t0)
 	r.logf("operator: 3 Components Available (pods Ready) in %.2fs", secs(opTime))
+	if rows, err := InstallBreakdown(ctx, r.env.Client, r.audit, r.op.LogPath, Namespace, nil, t0); err == nil {
+		defer r.res.add(rows...) // after the install rows
+	} else {
+		r.logf("install breakdown: %v", err)
+	}
 	r.res.add(Row{Group: "install", Metric: "3 components installed, pods Ready: helm CLI (--wait, back to back)", Value: secs(serial), Unit: "s"})
 	r.res.add(Row{Group: "install", Metric: "3 components installed, pods Ready: helm CLI (--wait, 3 processes in parallel)", Value: secs(parallel), Unit: "s"})
 	r.res.add(Row{Group: "install", Metric: "3 components installed, pods Ready: operator", Value: secs(opTime), Unit: "s", Reference: "2.1 s for 2, pods not awaited"})
