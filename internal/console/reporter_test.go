@@ -29,27 +29,12 @@ import (
 // (the cache lags, or its fresh read came just before the write) reports the revision again; the reporter
 // sends it once and records it in status. A reinstall that reuses the number is reported again.
 func TestReporterSendsARevisionOnce(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ctx = log.IntoContext(ctx, testr.NewWithOptions(t, testr.Options{Verbosity: 1}))
-	const id = "6c1f3f0e-4a57-4d55-9a51-0f5b1b0c7e21"
-	api := castaifake.NewServer(castaifake.WithKeys("key"))
-	defer api.Close()
-	api.AddCluster(castai.ExternalCluster{ID: id, Name: "reporter"})
-	cl := &castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: "ns"},
-		Spec: castwarev1.ClusterSpec{API: castwarev1.APISpec{APIURL: api.URL()}, Cluster: &castwarev1.ClusterMetadataSpec{ClusterID: id}}}
-	comp := &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "ns", UID: "u1"},
-		Spec: castwarev1.ComponentSpec{Component: "castai-agent", Cluster: "castai"}}
 	other := &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "spot", Namespace: "ns", UID: "u2"},
 		Spec: castwarev1.ComponentSpec{Component: "spot-handler", Cluster: "castai"}}
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = castwarev1.AddToScheme(s)
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(cl, comp.DeepCopy(), other.DeepCopy()).WithStatusSubresource(&castwarev1.Component{}).Build()
-	conns := NewConnections()
-	if _, _, err := conns.SetKey(cl, "key"); err != nil {
-		t.Fatal(err)
-	}
+	const id = "6c1f3f0e-4a57-4d55-9a51-0f5b1b0c7e21"
+	ctx, api, comp, c, conns := reporterSetup(t, id, func(b *fake.ClientBuilder) *fake.ClientBuilder {
+		return b.WithObjects(other.DeepCopy())
+	})
 	r := NewReporter(&Reporter{Client: c, Writer: c, Conns: conns})
 	go func() { _ = r.Start(ctx) }()
 
@@ -126,32 +111,16 @@ func waitFor(t *testing.T, ctx context.Context, what string, fn func() error) {
 // conflicts than one write's retries), the record is retried until it is written, and the report is not
 // sent again, also when a report that makes the ledger forget the revision came in between.
 func TestReporterRetriesTheRecordNotTheReport(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ctx = log.IntoContext(ctx, testr.NewWithOptions(t, testr.Options{Verbosity: 1}))
 	const id = "7d2a4b1e-5b68-4e66-8b62-1a6c2c1d8f32"
-	api := castaifake.NewServer(castaifake.WithKeys("key"))
-	defer api.Close()
-	api.AddCluster(castai.ExternalCluster{ID: id, Name: "reporter"})
-	cl := &castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: "ns"},
-		Spec: castwarev1.ClusterSpec{API: castwarev1.APISpec{APIURL: api.URL()}, Cluster: &castwarev1.ClusterMetadataSpec{ClusterID: id}}}
-	comp := &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "ns", UID: "u1"},
-		Spec: castwarev1.ComponentSpec{Component: "castai-agent", Cluster: "castai"}}
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = castwarev1.AddToScheme(s)
 	var conflicts atomic.Int32
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(cl, comp.DeepCopy()).WithStatusSubresource(&castwarev1.Component{}).
-		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, cw client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	ctx, api, comp, c, conns := reporterSetup(t, id, func(b *fake.ClientBuilder) *fake.ClientBuilder {
+		return b.WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, cw client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			if conflicts.Add(1) <= 6 { // one write retries 4 times: this outlasts it
 				return apierrors.NewConflict(schema.GroupResource{Group: "castware.cast.ai", Resource: "components"}, obj.GetName(), errors.New("injected"))
 			}
 			return cw.SubResource(sub).Patch(ctx, obj, patch, opts...)
-		}}).Build()
-	conns := NewConnections()
-	if _, _, err := conns.SetKey(cl, "key"); err != nil {
-		t.Fatal(err)
-	}
+		}})
+	})
 	r := NewReporter(&Reporter{Client: c, Writer: c, Conns: conns})
 	go func() { _ = r.Start(ctx) }()
 
@@ -176,4 +145,30 @@ func TestReporterRetriesTheRecordNotTheReport(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("revision 1 reported OK %d times, want once: %+v", n, api.ActionResults(id))
 	}
+}
+
+// reporterSetup serves a fake Cast AI API with a registered cluster id and returns a context (logging to t,
+// ended with the test), the API, a Component "agent", a fake client holding the Cluster and the Component
+// (built further by build) and connections holding the Cluster's key.
+func reporterSetup(t *testing.T, id string, build func(*fake.ClientBuilder) *fake.ClientBuilder) (context.Context, *castaifake.Server, *castwarev1.Component, client.Client, *Connections) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	ctx = log.IntoContext(ctx, testr.NewWithOptions(t, testr.Options{Verbosity: 1}))
+	api := castaifake.NewServer(castaifake.WithKeys("key"))
+	t.Cleanup(api.Close)
+	api.AddCluster(castai.ExternalCluster{ID: id, Name: "reporter"})
+	cl := &castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: "ns"},
+		Spec: castwarev1.ClusterSpec{API: castwarev1.APISpec{APIURL: api.URL()}, Cluster: &castwarev1.ClusterMetadataSpec{ClusterID: id}}}
+	comp := &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "ns", UID: "u1"},
+		Spec: castwarev1.ComponentSpec{Component: "castai-agent", Cluster: "castai"}}
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = castwarev1.AddToScheme(s)
+	c := build(fake.NewClientBuilder().WithScheme(s).WithObjects(cl, comp.DeepCopy()).WithStatusSubresource(&castwarev1.Component{})).Build()
+	conns := NewConnections()
+	if _, _, err := conns.SetKey(cl, "key"); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, api, comp, c, conns
 }
