@@ -1,0 +1,107 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// objRef names one object for assertNoWrites (namespace "" for cluster-scoped objects).
+func objRef(apiVersion, kind, namespace, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	u.SetNamespace(namespace)
+	u.SetName(name)
+	return u
+}
+
+// writtenState is what a write to obj changes: everything but its status, its resourceVersion and the
+// managed-fields entries of status writes (controllers report status; only other writes count).
+func writtenState(t *testing.T, ref *unstructured.Unstructured) string {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(ref.GroupVersionKind())
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(ref), u); err != nil {
+		t.Fatalf("read %s %s/%s: %v", ref.GetKind(), ref.GetNamespace(), ref.GetName(), err)
+	}
+	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "resourceVersion")
+	var kept []any
+	mf, _, _ := unstructured.NestedSlice(u.Object, "metadata", "managedFields")
+	for _, e := range mf {
+		if m, ok := e.(map[string]any); ok && m["subresource"] == "status" {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	_ = unstructured.SetNestedSlice(u.Object, kept, "metadata", "managedFields")
+	raw, err := json.Marshal(u.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// assertNoWrites checks that none of objs is written (anything but status) and no DriftRepaired event is added
+// in ns over at least five more drift checks of each of components; the entries under test re-check drift
+// every second.
+func assertNoWrites(t *testing.T, ns string, components []string, objs []*unstructured.Unstructured) {
+	t.Helper()
+	before := eventMessages(t, ns, "DriftRepaired")
+	states := make([]string, len(objs))
+	for i, o := range objs {
+		states[i] = writtenState(t, o)
+	}
+	checks := map[string]int{}
+	for _, c := range components {
+		checks[c] = driftChecks(t, c)
+	}
+	eventually(t, 90*time.Second, "five drift checks of each component", func() error {
+		for _, c := range components {
+			if n := driftChecks(t, c) - checks[c]; n < 5 {
+				return errf("%d drift checks of %s so far", n, c)
+			}
+		}
+		return nil
+	})
+	for i, o := range objs {
+		if now := writtenState(t, o); now != states[i] {
+			t.Errorf("%s %s/%s written without a change:\nbefore %s\nafter  %s", o.GetKind(), o.GetNamespace(), o.GetName(), states[i], now)
+		}
+	}
+	if after := eventMessages(t, ns, "DriftRepaired"); len(after) != len(before) {
+		t.Errorf("false drift repairs reported: %q", after[len(before):])
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// driftChecks returns how many drift checks of the named component the operators in this process ran.
+func driftChecks(t *testing.T, component string) int {
+	t.Helper()
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, f := range families {
+		if f.GetName() != "castware_drift_checks_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "component" && l.GetValue() == component {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return int(n)
+}
