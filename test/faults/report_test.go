@@ -83,7 +83,8 @@ Cast AI has answered, the revision is written to the Component's ` + "`status.la
   revision it last sent OK for each Component, so a reconcile that read the status from before the record
   (a cache that lags, or a fresh read just before the write) cannot send it again; only a PROGRESSING or a
   DISABLE report (a new revision, possibly with a number used before) makes it forget. If recording the
-  revision in status fails, the next reconcile's repeat is dropped and the record is tried again.
+  revision in status fails (every conflict retry lost), only the record is retried, with backoff: the
+  report is marked sent and never goes out again, even after the ledger forgot the revision.
 - **Across a crash: at least once, at most once more.** A process killed after Cast AI accepted a report
   but before its status write (one status patch) leaves the revision unrecorded; the next leader reports it
   again. The duplicate carries the same action, status, versions and revision. Sending after recording
