@@ -309,7 +309,7 @@ func (r *run) installLatency(ctx context.Context) error {
 
 // helmFloor installs the benchmark charts with the helm CLI (`helm upgrade --install --wait`) into a fresh
 // namespace, back to back or as one process per chart at once, and returns the time until every process
-// has returned (all pods Ready).
+// has returned (all pods Ready); the releases are uninstalled afterwards.
 func (r *run) helmFloor(ctx context.Context, ns string, parallel bool) (time.Duration, error) {
 	if err := r.env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return 0, fmt.Errorf("namespace %s: %w", ns, err)
@@ -336,6 +336,14 @@ func (r *run) helmFloor(ctx context.Context, ns string, parallel bool) (time.Dur
 	for _, err := range errs {
 		if err != nil {
 			return 0, err
+		}
+	}
+	// The charts name cluster-scoped objects (ClusterRoles, the agent's Role in kube-system) the same in
+	// every release, as the real ones do: one release of each per cluster. Uninstall the floor's, untimed,
+	// so the next floor and the operator can install theirs.
+	for _, c := range components {
+		if out, err := r.env.Helm(ctx, "uninstall", c.release, "-n", ns, "--wait", "--timeout", "5m"); err != nil {
+			return 0, fmt.Errorf("helm CLI floor, uninstall %s in %s: %w\n%s", c.release, ns, err, out)
 		}
 	}
 	return d, nil

@@ -271,6 +271,24 @@ func TestShippedMappingsMatter(t *testing.T) {
 			}
 		})
 	}
+	// The catalog's own default createNamespace=false is what keeps the agent from owning (and on uninstall
+	// deleting) the operator's namespace.
+	t.Run("castai-agent/createNamespace", func(t *testing.T) {
+		e, _ := cat.Lookup("castai-agent", nil)
+		cp := *e
+		cp.Values = values.Merge(e.Values)
+		delete(cp.Values, "createNamespace")
+		objs, err := renderedObjects(t, op.Engine, ns, &cp, f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if findObject(objs, "Namespace", ns) == nil {
+			t.Fatalf("without the catalog's createNamespace=false the agent does not render namespace %s", ns)
+		}
+		if err := structuralChecks["castai-agent"](objs, f); err == nil {
+			t.Fatal("the agent check passes although the chart renders the operator's namespace")
+		}
+	})
 	t.Run("castai-agent/apiURL-empty", func(t *testing.T) {
 		e, _ := cat.Lookup("castai-agent", nil)
 		_, err := renderedObjects(t, op.Engine, ns, e, f, map[string]any{"apiURL": ""})
