@@ -86,6 +86,14 @@ func (e *Engine) RepairDrift(ctx context.Context, owner client.Object, rel *rele
 		// (defaults, quantities, null fields): ask it what the repair would store before writing anything.
 		// DryRun changes the Helper it is called on: the dry run gets a Helper of its own.
 		dry, err := resource.NewHelper(info.Client, info.Mapping).DryRun(true).Patch(info.Namespace, info.Name, patchType, patch, &metav1.PatchOptions{})
+		if apierrors.IsInvalid(err) && patchType == types.StrategicMergePatchType && !ignoresAny(u, ignore) {
+			// An additive patch cannot undo an edit of a list element's merge key (a Service port renumbered):
+			// it adds the chart's element next to the edited one, and the object is invalid. Replace the lists
+			// that differ from the chart's instead.
+			if patch, patchType, err = replaceListsPatch(live, expected); err == nil {
+				dry, err = resource.NewHelper(info.Client, info.Mapping).DryRun(true).Patch(info.Namespace, info.Name, patchType, patch, &metav1.PatchOptions{})
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("dry-run repair of %s %s: %w", u.GetKind(), info.Name, err)
 		}
@@ -142,6 +150,36 @@ func driftPatch(live runtime.Object, expected *unstructured.Unstructured, info *
 		return nil, "", nil
 	}
 	return patch, types.StrategicMergePatchType, nil
+}
+
+// replaceListsPatch is a JSON merge patch re-asserting expected's fields on live, with every list that differs
+// replaced whole (the server defaults the elements' fields again).
+func replaceListsPatch(live runtime.Object, expected *unstructured.Unstructured) ([]byte, types.PatchType, error) {
+	raw, err := json.Marshal(live)
+	if err != nil {
+		return nil, "", err
+	}
+	var liveMap map[string]any
+	if err := json.Unmarshal(raw, &liveMap); err != nil {
+		return nil, "", err
+	}
+	patch := mergeAdditions(liveMap, expected.Object)
+	if patch == nil {
+		return nil, "", fmt.Errorf("no field differs from the chart's")
+	}
+	b, err := json.Marshal(patch)
+	return b, types.MergePatchType, err
+}
+
+// ignoresAny reports whether a driftIgnore rule applies to the object (whole-list replacement would reset the
+// fields it leaves to the component).
+func ignoresAny(u *unstructured.Unstructured, ignore []catalog.DriftIgnore) bool {
+	for _, ig := range ignore {
+		if ig.Kind == u.GetKind() && (ig.Name == "" || ig.Name == u.GetName()) {
+			return true
+		}
+	}
+	return false
 }
 
 // volatileMeta are the metadata fields a write changes whatever it writes.
