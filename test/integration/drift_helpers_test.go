@@ -3,9 +3,12 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sort"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -53,7 +56,7 @@ func writtenState(t *testing.T, ref *unstructured.Unstructured) string {
 // every second.
 func assertNoWrites(t *testing.T, ns string, components []string, objs []*unstructured.Unstructured) {
 	t.Helper()
-	before := eventMessages(t, ns, "DriftRepaired")
+	before := repairEvents(t, ns)
 	states := make([]string, len(objs))
 	for i, o := range objs {
 		states[i] = writtenState(t, o)
@@ -75,12 +78,47 @@ func assertNoWrites(t *testing.T, ns string, components []string, objs []*unstru
 			t.Errorf("%s %s/%s written without a change:\nbefore %s\nafter  %s", o.GetKind(), o.GetNamespace(), o.GetName(), states[i], now)
 		}
 	}
-	if after := eventMessages(t, ns, "DriftRepaired"); len(after) != len(before) {
-		t.Errorf("false drift repairs reported: %q", after[len(before):])
+	if after := repairEvents(t, ns); len(after) != len(before) {
+		t.Errorf("false drift repairs reported: %q, before %q", after, before)
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
+}
+
+// repairEvents returns the messages of the DriftRepaired events in ns, each as often as it was reported (the
+// event recorder folds a repeated event into one object with a count).
+func repairEvents(t *testing.T, ns string) []string {
+	t.Helper()
+	evs := &corev1.EventList{}
+	if err := k8s.List(context.Background(), evs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range evs.Items {
+		if e.Reason != "DriftRepaired" {
+			continue
+		}
+		for i := int32(0); i < max(e.Count, 1); i++ {
+			out = append(out, e.Message)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// waitRepairEvents waits until ns has at least n DriftRepaired reports (events are recorded asynchronously)
+// and returns them.
+func waitRepairEvents(t *testing.T, ns string, n int) []string {
+	t.Helper()
+	var evs []string
+	eventually(t, 30*time.Second, fmt.Sprintf("%d repair events", n), func() error {
+		if evs = repairEvents(t, ns); len(evs) < n {
+			return errf("%d repair events: %q", len(evs), evs)
+		}
+		return nil
+	})
+	return evs
 }
 
 // driftChecks returns how many drift checks of the named component the operators in this process ran.

@@ -130,8 +130,9 @@ func TestNoFalseDrift(t *testing.T) {
 		}
 		return nil
 	})
+	waitRepairEvents(t, ns, 1)
 	assertNoWrites(t, ns, []string{"normalised"}, normalisedObjects(ns))
-	if evs := eventMessages(t, ns, "DriftRepaired"); len(evs) != 1 || !strings.Contains(evs[0], "patched PodDisruptionBudget normalised") {
+	if evs := repairEvents(t, ns); len(evs) != 1 || !strings.Contains(evs[0], "patched PodDisruptionBudget normalised") {
 		t.Fatalf("DriftRepaired events %q, want exactly one for the PDB", evs)
 	}
 }

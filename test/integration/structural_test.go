@@ -248,12 +248,11 @@ func checkStructure(t *testing.T, ns, version string) {
 	}
 }
 
-// repairedOnce edits one object of each structural release by hand and checks each edit is repaired and
-// reported exactly once.
+// repairedOnce edits objects of every structural release by hand (one a list element's merge key, one from a
+// child chart) and checks each edit is repaired and reported exactly once.
 func repairedOnce(t *testing.T, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	before := len(eventMessages(t, ns, "DriftRepaired"))
 	edits := []struct {
 		obj   *unstructured.Unstructured
 		patch string
@@ -266,6 +265,9 @@ func repairedOnce(t *testing.T, ns string) {
 			[]string{"spec", "updateStrategy", "rollingUpdate", "maxUnavailable"}, int64(1), "patched DaemonSet castai-spot-handler"},
 		{objRef("v1", "ConfigMap", ns, "castai-cluster-controller"), `{"data":{"CLUSTER_ID":"edited"}}`,
 			[]string{"data", "CLUSTER_ID"}, testClusterID, "patched ConfigMap castai-cluster-controller"},
+		// A list element's merge key (port) edited: the chart's element must replace it, not join it.
+		{objRef("v1", "Service", ns, "castai-evictor"), `{"spec":{"ports":[{"name":"metrics","port":9191,"targetPort":"metrics"}]}}`,
+			nil, nil, "patched Service castai-evictor"},
 		// An object of the evictor's file:// child chart.
 		{objRef("v1", "ConfigMap", ns, "castai-evictor-ext"), `{"data":{"rules.yaml":"edited"}}`,
 			[]string{"data", "rules.yaml"}, "[]", "patched ConfigMap castai-evictor-ext"},
@@ -286,6 +288,11 @@ func repairedOnce(t *testing.T, ns string) {
 				if rules, _, _ := unstructured.NestedSlice(u.Object, "rules"); len(rules) == 0 {
 					return errf("rules still empty")
 				}
+			case "Service":
+				ports, _, _ := unstructured.NestedSlice(u.Object, "spec", "ports")
+				if len(ports) != 1 || ports[0].(map[string]any)["port"] != int64(9090) {
+					return errf("ports %v", ports)
+				}
 			default:
 				if got, _, _ := unstructured.NestedFieldNoCopy(u.Object, e.field...); strings.TrimSpace(fmt.Sprint(got)) != fmt.Sprint(e.want) {
 					return errf("%s = %v", strings.Join(e.field, "."), got)
@@ -294,28 +301,34 @@ func repairedOnce(t *testing.T, ns string) {
 			return nil
 		})
 	}
-	// Wait for the repair events (recorded asynchronously), then require exactly one per edit.
-	eventually(t, 30*time.Second, "the repair events", func() error {
-		if n := len(eventMessages(t, ns, "DriftRepaired")) - before; n < len(edits) {
-			return errf("%d repair events", n)
+	// Wait for the repair events (recorded asynchronously; one check's repairs of a component share one
+	// event), then require each edit reported exactly once.
+	eventually(t, 30*time.Second, "a repair event for each edit", func() error {
+		evs := repairEvents(t, ns)
+		for _, e := range edits {
+			if countContaining(evs, e.event) == 0 {
+				return errf("no event %q in %q", e.event, evs)
+			}
 		}
 		return nil
 	})
-	evs := eventMessages(t, ns, "DriftRepaired")[before:]
-	if len(evs) != len(edits) {
-		t.Fatalf("repair events %q, want one per edit", evs)
-	}
+	evs := repairEvents(t, ns)
 	for _, e := range edits {
-		n := 0
-		for _, m := range evs {
-			if strings.Contains(m, e.event) {
-				n++
-			}
-		}
-		if n != 1 {
+		if n := countContaining(evs, e.event); n != 1 {
 			t.Errorf("%d repair events for %q in %q", n, e.event, evs)
 		}
 	}
+}
+
+// countContaining counts the messages that contain sub.
+func countContaining(msgs []string, sub string) int {
+	n := 0
+	for _, m := range msgs {
+		if strings.Contains(m, sub) {
+			n++
+		}
+	}
+	return n
 }
 
 // deleteStructural deletes the structural Components in ns and waits until they are gone (their releases
