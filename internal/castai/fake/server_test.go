@@ -378,6 +378,13 @@ func TestTimeoutFaultRetried(t *testing.T) {
 	if _, err := c.Me(t.Context()); err != nil {
 		t.Fatalf("a slow first answer must be retried: %v", err)
 	}
+	// The abandoned first attempt is recorded when its handler sees the client gone, which can come after
+	// the retry's answer: wait for it, then check nothing more came.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := srv.WaitFor(ctx, func(s *fake.Server) bool { return s.CallCount("/v1/me") >= 2 }); err != nil {
+		t.Fatalf("calls = %d: %v", srv.CallCount("/v1/me"), err)
+	}
 	if n := srv.CallCount("/v1/me"); n != 2 {
 		t.Fatalf("calls = %d", n)
 	}
