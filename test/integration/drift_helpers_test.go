@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // objRef names one object for assertNoWrites (namespace "" for cluster-scoped objects).
@@ -90,15 +88,8 @@ func assertNoWrites(t *testing.T, ns string, components []string, objs []*unstru
 // event recorder folds a repeated event into one object with a count).
 func repairEvents(t *testing.T, ns string) []string {
 	t.Helper()
-	evs := &corev1.EventList{}
-	if err := k8s.List(context.Background(), evs, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range evs.Items {
-		if e.Reason != "DriftRepaired" {
-			continue
-		}
+	for _, e := range events(t, ns, "DriftRepaired") {
 		for i := int32(0); i < max(e.Count, 1); i++ {
 			out = append(out, e.Message)
 		}
@@ -124,22 +115,5 @@ func waitRepairEvents(t *testing.T, ns string, n int) []string {
 // driftChecks returns how many drift checks of the named component the operators in this process ran.
 func driftChecks(t *testing.T, component string) int {
 	t.Helper()
-	families, err := crmetrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0.0
-	for _, f := range families {
-		if f.GetName() != "castware_drift_checks_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "component" && l.GetValue() == component {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return int(n)
+	return int(counterSum(t, "castware_drift_checks_total", "component", component))
 }

@@ -426,14 +426,24 @@ func b64(s string) string {
 // eventMessages returns the namespace's Event messages with the given reason.
 func eventMessages(t *testing.T, ns, reason string) []string {
 	t.Helper()
+	var out []string
+	for _, e := range events(t, ns, reason) {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+// events returns the namespace's Events with the given reason.
+func events(t *testing.T, ns, reason string) []corev1.Event {
+	t.Helper()
 	evs := &corev1.EventList{}
 	if err := k8s.List(context.Background(), evs, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []corev1.Event
 	for _, e := range evs.Items {
 		if e.Reason == reason {
-			out = append(out, e.Message)
+			out = append(out, e)
 		}
 	}
 	return out

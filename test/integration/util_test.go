@@ -16,18 +16,25 @@ func reconciles(t *testing.T) float64 { return controllerReconciles(t, "componen
 // controllerReconciles returns how many reconciles of the named controller have finished in this process.
 func controllerReconciles(t *testing.T, controller string) float64 {
 	t.Helper()
+	return counterSum(t, "controller_runtime_reconcile_total", "controller", controller)
+}
+
+// counterSum adds up the series of counter name (on controller-runtime's registry, which the operators in
+// this process share) whose label has the given value.
+func counterSum(t *testing.T, name, label, value string) float64 {
+	t.Helper()
 	mfs, err := metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	total := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() != "controller_runtime_reconcile_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == controller {
+				if l.GetName() == label && l.GetValue() == value {
 					total += m.GetCounter().GetValue()
 				}
 			}
