@@ -116,6 +116,15 @@ func (e *Engine) RepairDrift(ctx context.Context, owner client.Object, rel *rele
 // driftPatch computes a patch that re-asserts the fields of expected on live without removing fields
 // expected does not mention. Built-in kinds get a strategic merge patch; other kinds a JSON merge patch.
 func driftPatch(live runtime.Object, expected *unstructured.Unstructured, info *resource.Info) ([]byte, types.PatchType, error) {
+	versioned := kube.AsVersioned(&resource.Info{Object: expected, Mapping: info.Mapping})
+	if _, isUnstructured := versioned.(runtime.Unstructured); isUnstructured {
+		// Merge patch that only adds or replaces what the manifest sets.
+		b, err := additionsPatch(live, expected)
+		if b == nil || err != nil {
+			return nil, "", err
+		}
+		return b, types.MergePatchType, nil
+	}
 	liveJSON, err := json.Marshal(live)
 	if err != nil {
 		return nil, "", err
@@ -123,20 +132,6 @@ func driftPatch(live runtime.Object, expected *unstructured.Unstructured, info *
 	expJSON, err := json.Marshal(expected.Object)
 	if err != nil {
 		return nil, "", err
-	}
-	versioned := kube.AsVersioned(&resource.Info{Object: expected, Mapping: info.Mapping})
-	if _, isUnstructured := versioned.(runtime.Unstructured); isUnstructured {
-		// Merge patch that only adds or replaces what the manifest sets.
-		var liveMap map[string]any
-		if err := json.Unmarshal(liveJSON, &liveMap); err != nil {
-			return nil, "", err
-		}
-		patch := mergeAdditions(liveMap, expected.Object)
-		if patch == nil {
-			return nil, "", nil
-		}
-		b, err := json.Marshal(patch)
-		return b, types.MergePatchType, err
 	}
 	meta, err := strategicpatch.NewPatchMetaFromStruct(versioned)
 	if err != nil {
@@ -153,22 +148,32 @@ func driftPatch(live runtime.Object, expected *unstructured.Unstructured, info *
 }
 
 // replaceListsPatch is a JSON merge patch re-asserting expected's fields on live, with every list that differs
-// replaced whole (the server defaults the elements' fields again).
+// replaced whole (the server defaults the elements' fields again). It never removes a field the manifest does
+// not set, and fails when no field differs (a merge patch "null" would wipe the object).
 func replaceListsPatch(live runtime.Object, expected *unstructured.Unstructured) ([]byte, types.PatchType, error) {
+	b, err := additionsPatch(live, expected)
+	if err == nil && b == nil {
+		err = fmt.Errorf("no field differs from the chart's")
+	}
+	return b, types.MergePatchType, err
+}
+
+// additionsPatch returns the JSON merge patch of the fields expected sets that differ on live (lists whole),
+// or nil when none does.
+func additionsPatch(live runtime.Object, expected *unstructured.Unstructured) ([]byte, error) {
 	raw, err := json.Marshal(live)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	var liveMap map[string]any
 	if err := json.Unmarshal(raw, &liveMap); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	patch := mergeAdditions(liveMap, expected.Object)
 	if patch == nil {
-		return nil, "", fmt.Errorf("no field differs from the chart's")
+		return nil, nil
 	}
-	b, err := json.Marshal(patch)
-	return b, types.MergePatchType, err
+	return json.Marshal(patch)
 }
 
 // ignoresAny reports whether a driftIgnore rule applies to the object (whole-list replacement would reset the
