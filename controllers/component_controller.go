@@ -387,10 +387,11 @@ func (r *ComponentReconciler) runStateMachine(ctx context.Context, w *work) (ctr
 			}
 		}
 		r.mirrorRelease(comp, st)
+		applyIntents(comp)
 		if fa := comp.Status.FailedAttempt; fa != nil && comp.Spec.Enabled && (fa.Version != comp.Spec.Version || fa.ValuesHash != w.hash) {
 			comp.Status.FailedAttempt = nil // the spec moved on
 		}
-		want := helm.Want{Enabled: comp.Spec.Enabled, Chart: w.chart, Version: comp.Spec.Version, ValuesHash: w.hash, RollbackRequested: comp.Status.Rollback,
+		want := helm.Want{Enabled: comp.Spec.Enabled, Chart: w.chart, Version: comp.Spec.Version, ValuesHash: w.hash, RollbackRequested: rollbackRequested(comp),
 			Adopted: adoptedRevision(comp)} // migration: an adopted revision stands for the spec it was adopted for
 		if fa := comp.Status.FailedAttempt; fa != nil {
 			want.Failed = &helm.Attempt{Version: fa.Version, ValuesHash: fa.ValuesHash}
@@ -420,8 +421,8 @@ func (r *ComponentReconciler) execute(ctx context.Context, w *work, st *helm.Sta
 			comp.Status.ObservedGeneration = comp.Generation
 			return false, ctrl.Result{}, nil
 		}
-		if comp.Status.Rollback {
-			comp.Status.Rollback = false
+		if rollbackRequested(comp) {
+			rollbackTaken(comp)
 			r.event(comp, corev1.EventTypeWarning, "RollbackFailed", "Rollback", d.Message)
 			r.report(ctx, comp, Transition{Action: "ROLLBACK", Status: "OK", FromVersion: current, ToVersion: current, Release: w.release, Message: d.Message})
 		}
@@ -587,12 +588,12 @@ func (r *ComponentReconciler) rollback(ctx context.Context, w *work, st *helm.St
 			Generation: comp.Generation, Message: d.Message, Time: metav1.NewTime(r.now())}
 		r.event(comp, corev1.EventTypeWarning, "UpgradeFailed", "Upgrade", d.Message)
 		r.report(ctx, comp, Transition{Action: "UPDATE", Status: "ERROR", FromVersion: target, ToVersion: d.FailedAttempt.Version, Release: w.release, Message: d.Message})
-	} else if comp.Status.Rollback {
+	} else if rollbackRequested(comp) {
 		// A requested rollback sticks: the revision it undoes is not re-applied until the spec changes.
 		comp.Status.FailedAttempt = &castwarev1.FailedAttempt{Reason: castwarev1.ReasonRolledBack, Version: latest.Version, ValuesHash: latest.ValuesHash,
 			Generation: comp.Generation, Message: fmt.Sprintf("rolled back from %s on request", latest.Version), Time: metav1.NewTime(r.now())}
 	} // else: a rollback that failed or was interrupted is taken again; what it undoes is recorded already
-	comp.Status.Rollback = false
+	rollbackTaken(comp)
 	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonRollingBack, d.Message)
 	// Persist the decision before Helm starts: an operator killed during the rollback must not lose which
 	// attempt failed (it would be applied again) or that a requested rollback was taken up (it would be taken
@@ -932,8 +933,7 @@ func componentChanged() predicate.Predicate {
 		}
 		return o.Generation != n.Generation || !n.DeletionTimestamp.IsZero() ||
 			!mapsEqual(o.Labels, n.Labels) || !mapsEqual(o.Annotations, n.Annotations) ||
-			len(o.Finalizers) != len(n.Finalizers) || (n.Status.Rollback && !o.Status.Rollback) ||
-			(o.Status.FailedAttempt != nil && n.Status.FailedAttempt == nil)
+			len(o.Finalizers) != len(n.Finalizers) || intentChanged(o, n)
 	}}
 }
 
