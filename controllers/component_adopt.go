@@ -269,14 +269,8 @@ func (r *ComponentReconciler) resumeTakeover(ctx context.Context, w *work, st *h
 		interrupted = true
 	}
 	// Forget the records of the failed takeover (the objects stay): a retry installs again.
-	cfg, err := r.Engine.Config(ctx, comp)
-	if err != nil {
-		return true, ctrl.Result{}, err
-	}
-	for _, h := range st.History {
-		if _, err := cfg.Releases.Delete(h.Name, h.Version); err != nil {
-			return true, ctrl.Result{}, fmt.Errorf("forget failed takeover revision %d of %s: %w", h.Version, h.Name, err)
-		}
+	if err := r.Engine.Forget(ctx, comp, st.History); err != nil {
+		return true, ctrl.Result{}, fmt.Errorf("forget the failed takeover: %w", err)
 	}
 	if interrupted {
 		// An operator killed during the install says nothing about the takeover (its dry run passed): take

@@ -193,9 +193,8 @@ func (e *Engine) InFlight(owner client.Object, name string) bool {
 	return ok
 }
 
-// Config returns the raw Helm action configuration for a Component (for callers that need Helm actions
-// the engine does not wrap).
-func (e *Engine) Config(ctx context.Context, owner client.Object) (*action.Configuration, error) {
+// config returns the Helm action configuration for an owner's namespace.
+func (e *Engine) config(ctx context.Context, owner client.Object) (*action.Configuration, error) {
 	ac, err := e.client(ctx, owner)
 	if err != nil {
 		return nil, err

@@ -82,7 +82,7 @@ func (e *Engine) capabilities(ctx context.Context, req Request) (*chartutil.Capa
 	if c.caps != nil && e.now().Sub(c.at) < capabilitiesTTL {
 		return c.caps, nil
 	}
-	cfg, err := e.Config(ctx, req.Owner)
+	cfg, err := e.config(ctx, req.Owner)
 	if err != nil {
 		return nil, err
 	}
