@@ -34,8 +34,10 @@ type ReleaseReader interface {
 
 // EngineReleases reads releases through the operator's Helm engine.
 type EngineReleases struct {
-	// Engine is the Helm engine.
-	Engine *helm.Engine
+	// Engine is the Helm engine (*helm.Engine).
+	Engine interface {
+		Get(ctx context.Context, owner client.Object, name string) (*helm.Release, error)
+	}
 }
 
 // Release implements ReleaseReader.

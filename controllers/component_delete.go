@@ -1,0 +1,77 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/helm"
+)
+
+// reconcileDelete uninstalls a deleted Component's release (unless it is orphaned) and releases the
+// finalizer.
+func (r *ComponentReconciler) reconcileDelete(ctx context.Context, comp *castwarev1.Component) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(comp, castwarev1.FinalizerCleanupHelm) {
+		return ctrl.Result{}, nil
+	}
+	// The finalizer is only ever added to an enabled Component: its release is uninstalled with it, also when
+	// it was disabled just before being deleted and the uninstall had not run yet.
+	orphan := comp.Labels[castwarev1.LabelDeleteCandidate] == "true" || comp.Annotations[AnnotationOrphan] == "true" || comp.Spec.Readonly
+	if entry, err := r.entryFor(comp); err == nil && !orphan {
+		w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), current: comp.Status.CurrentVersion}
+		if waiting, res, err := r.uninstallDeleted(ctx, w); err != nil || waiting {
+			return res, err
+		}
+	}
+	return ctrl.Result{}, r.patchFinalizer(ctx, comp, false)
+}
+
+// uninstallDeleted uninstalls a deleted Component's release; waiting when another process's pending
+// revision is waited for first.
+func (r *ComponentReconciler) uninstallDeleted(ctx context.Context, w *work) (waiting bool, res ctrl.Result, err error) {
+	comp := w.comp
+	st, err := r.Engine.Observe(ctx, comp, w.release)
+	if err != nil || st.Latest == nil {
+		return false, res, err
+	}
+	d := helm.Decide(helm.Want{Enabled: false}, helm.Observed{State: st, InFlight: r.Engine.InFlight(comp, w.release)}, r.policy())
+	switch d.Step {
+	case helm.StepWaitPending:
+		return true, ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+	case helm.StepUnlock:
+		if err := r.Engine.Unlock(ctx, comp, st.Latest); err != nil {
+			return false, res, err
+		}
+	}
+	if err := r.Engine.Uninstall(ctx, comp, w.release); err != nil {
+		r.record(ctx, w, outDeleteFailed, note{msg: err.Error()})
+		return false, res, err
+	}
+	r.record(ctx, w, outDeleted, note{msg: "Component deleted", event: fmt.Sprintf("release %s uninstalled (Component deleted)", w.release)})
+	return false, res, nil
+}
+
+// patchFinalizer adds or removes the finalizer. It patches a copy, so status changes queued on comp
+// (written once at the end of the reconcile) are not replaced by the server's copy.
+func (r *ComponentReconciler) patchFinalizer(ctx context.Context, comp *castwarev1.Component, add bool) error {
+	obj := comp.DeepCopy()
+	patch := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	if add {
+		controllerutil.AddFinalizer(obj, castwarev1.FinalizerCleanupHelm)
+	} else {
+		controllerutil.RemoveFinalizer(obj, castwarev1.FinalizerCleanupHelm)
+	}
+	if err := r.Client.Patch(ctx, obj, patch); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("update finalizer: %w", err)
+	}
+	comp.Finalizers, comp.ResourceVersion = obj.Finalizers, obj.ResourceVersion
+	return nil
+}
