@@ -113,13 +113,27 @@ type Options struct {
 	Log logr.Logger
 }
 
+// Engine is what a self-upgrade asks of Helm (*helm.Engine implements it).
+type Engine interface {
+	// Observe reads a release's history and its latest revision.
+	Observe(ctx context.Context, owner client.Object, name string) (*helm.State, error)
+	// Readiness reports whether the workloads a revision rendered are ready.
+	Readiness(ctx context.Context, rel *helm.Release) (helm.Readiness, error)
+	// UpgradeRelease upgrades the operator's own release.
+	UpgradeRelease(ctx context.Context, req helm.OwnUpgrade) (*helm.Release, error)
+	// Rollback rolls a release back to a revision.
+	Rollback(ctx context.Context, owner client.Object, name string, toRevision int) (*helm.Release, error)
+	// Unlock fails a revision left pending by a process that is gone.
+	Unlock(ctx context.Context, owner client.Object, rel *helm.Release) error
+}
+
 // Upgrader runs self-upgrades. Start records a request; the Runnable (leader only) carries it out; the
 // Hook mirrors the state into a Cluster condition and triggers auto-updates.
 type Upgrader struct {
 	opts   Options
 	client client.Client
 	reader client.Reader
-	engine *helm.Engine
+	engine Engine
 	charts charts.Source
 	api    APIFor
 	kick   chan struct{}
@@ -127,7 +141,7 @@ type Upgrader struct {
 
 // New returns an Upgrader. c writes Cluster status; reader reads uncached (status decisions use it);
 // engine runs Helm; src loads the operator chart from the Cluster's helmRepoURL; api reports to Cast AI.
-func New(c client.Client, reader client.Reader, engine *helm.Engine, src charts.Source, api APIFor, opts Options) *Upgrader {
+func New(c client.Client, reader client.Reader, engine Engine, src charts.Source, api APIFor, opts Options) *Upgrader {
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 5 * time.Minute
 	}
