@@ -209,6 +209,7 @@ func New(baseURL string, keys KeySource, opts ...Option) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	c.http = withRedirectPolicy(c.http)
 	if c.userAgent == "" {
 		c.userAgent = "castware-operator/" + c.version
 	}
