@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"helm.sh/helm/v3/pkg/release"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/helm"
 )
 
@@ -147,5 +149,17 @@ func TestHeldBackReportedOnce(t *testing.T) {
 	}
 	if len(f.events.events) != 1 || len(f.report.got) != 1 {
 		t.Fatalf("a hold-back for the same reason is evented and reported once: %s", f.summary())
+	}
+}
+
+func TestValuesWithAnAPIKeyAreInvalid(t *testing.T) {
+	f := newFixture(t, func(c *castwarev1.Component) {
+		c.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"apiKey":"plain"}`)}
+	})
+	if f.r.composeValues(f.w, catalog.ClusterFacts{}) {
+		t.Fatal("values with an API key must not be applied")
+	}
+	if c := f.cond(castwarev1.ConditionProgressing); c.Reason != castwarev1.ReasonInvalidValues || !strings.Contains(c.Message, "spec.apiKeySecret") {
+		t.Fatalf("Progressing %s: %q; want InvalidValues naming the Secret", c.Reason, c.Message)
 	}
 }

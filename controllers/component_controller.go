@@ -260,6 +260,9 @@ func userValues(comp *castwarev1.Component) (map[string]any, error) {
 		return map[string]any{}, nil
 	}
 	v, err := values.Parse(comp.Spec.Values.Raw)
+	if err == nil {
+		err = values.RejectKeys(v) // also when the webhook is off, or the values predate it
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spec.values: %w", err)
 	}

@@ -193,12 +193,17 @@ func validateVersion(v string) error {
 	return nil
 }
 
-// validateValues requires spec.values to be a JSON object (Helm values), within the nesting limit.
+// validateValues requires spec.values to be a JSON object (Helm values), within the nesting limit, without
+// an API key.
 func validateValues(v *apiextensionsv1.JSON) error {
 	if v == nil {
 		return nil
 	}
-	if _, err := values.Parse(v.Raw); err != nil {
+	parsed, err := values.Parse(v.Raw)
+	if err == nil {
+		err = values.RejectKeys(parsed)
+	}
+	if err != nil {
 		return fmt.Errorf("spec.values: %w", err)
 	}
 	return nil

@@ -81,6 +81,8 @@ func TestValidateComponentCreate(t *testing.T) {
 			deny: []string{`spec.version "1.2.3-01" is not an exact chart version`}},
 		{name: "values list", mutate: func(c *castwarev1.Component) { c.Spec.Values = rawValues(`[1,2]`) }, deny: []string{"spec.values: values must be an object, got a list"}},
 		{name: "values string", mutate: func(c *castwarev1.Component) { c.Spec.Values = rawValues(`"x"`) }, deny: []string{"spec.values: values must be an object"}},
+		{name: "values carrying the API key", mutate: func(c *castwarev1.Component) { c.Spec.Values = rawValues(`{"castai":{"apiKey":"k"}}`) },
+			deny: []string{"spec.values", "castai.apiKey", "spec.apiKeySecret"}},
 		{name: "values too deep", mutate: func(c *castwarev1.Component) { c.Spec.Values = deepValues(200) }, deny: []string{"spec.values", "nest deeper"}},
 		{name: "every problem reported", mutate: func(c *castwarev1.Component) {
 			c.Spec.Component, c.Spec.Version, c.Spec.Values = "nope", "x", rawValues(`[]`)
