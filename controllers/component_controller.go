@@ -139,7 +139,12 @@ func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Co
 		}
 		return ctrl.Result{}, nil
 	}
-	w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), started: time.Now(), status: sw}
+	w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), chart: chartOf(comp, entry), started: time.Now(), status: sw}
+	if !comp.Spec.Readonly {
+		if msg, err := r.releaseProblem(ctx, w); err != nil || msg != "" {
+			return r.refuseRelease(ctx, w, msg, err)
+		}
+	}
 	comp.Status.ReleaseName = w.release
 	switch {
 	case comp.Spec.Readonly && comp.Spec.Migration == castwarev1.MigrationYAML:
@@ -160,6 +165,19 @@ func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Co
 		return r.runStateMachine(ctx, w)
 	}
 	return r.reconcileEnabled(ctx, w)
+}
+
+// refuseRelease holds every change back while the release name is not the Component's (rechecked
+// every minute: the Component holding it may go away).
+func (r *ComponentReconciler) refuseRelease(ctx context.Context, w *work, msg string, err error) (ctrl.Result, error) {
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	w.current = w.comp.Status.CurrentVersion
+	hb := notOwned(msg)
+	hb.requeue = time.Minute
+	_, res, err := r.heldBack(ctx, w, nil, hb)
+	return res, err
 }
 
 // reconcileEnabled prepares what an enabled Component is applied with (its Cluster, the cluster facts,
@@ -197,7 +215,6 @@ func (r *ComponentReconciler) prepare(ctx context.Context, w *work) (*catalog.Cl
 	}
 	w.cluster = cluster
 	w.repo = or(entry.Repository, or(cluster.Spec.HelmRepoURL, castwarev1.DefaultHelmRepoURL))
-	w.chart = or(comp.Labels[castwarev1.LabelHelmChart], entry.Chart)
 	facts, err := r.facts(ctx, cluster, comp, entry)
 	if err != nil {
 		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonWaitingForCluster, err.Error())
@@ -246,6 +263,11 @@ func (r *ComponentReconciler) entryFor(comp *castwarev1.Component) (*catalog.Ent
 	return &catalog.Entry{Component: comp.Spec.Component, Chart: chart, ReleaseName: comp.Spec.Component, Phase: 1,
 		Values:        map[string]any{"createNamespace": false},
 		ClusterValues: map[string]any{"apiURL": "{{ .APIURL }}", "apiKeySecretRef": "{{ .APIKeySecret }}", "provider": "{{ .Provider }}"}}, nil
+}
+
+// chartOf is the chart a Component installs: its chart label, else its catalog entry's.
+func chartOf(comp *castwarev1.Component, entry *catalog.Entry) string {
+	return or(comp.Labels[castwarev1.LabelHelmChart], entry.Chart)
 }
 
 func releaseName(comp *castwarev1.Component, entry *catalog.Entry) string {
@@ -339,7 +361,8 @@ func (r *ComponentReconciler) decide(ctx context.Context, w *work) (*helm.State,
 		comp.Status.FailedAttempt = nil // the spec moved on
 	}
 	want := helm.Want{Enabled: comp.Spec.Enabled, Chart: w.chart, Version: comp.Spec.Version, ValuesHash: w.hash, RollbackRequested: rollbackRequested(comp),
-		Adopted: adoptedRevision(comp)} // migration: an adopted revision stands for the spec it was adopted for
+		Adopted:            adoptedRevision(comp), // migration: an adopted revision stands for the spec it was adopted for
+		ChartChangeAllowed: migrating(comp)}       // only an explicit migration takes over a release of another chart
 	if fa := comp.Status.FailedAttempt; fa != nil {
 		want.Failed = &helm.Attempt{Version: fa.Version, ValuesHash: fa.ValuesHash}
 	}

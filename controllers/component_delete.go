@@ -23,7 +23,7 @@ func (r *ComponentReconciler) reconcileDelete(ctx context.Context, comp *castwar
 	// it was disabled just before being deleted and the uninstall had not run yet.
 	orphan := comp.Labels[castwarev1.LabelDeleteCandidate] == "true" || comp.Annotations[AnnotationOrphan] == "true" || comp.Spec.Readonly
 	if entry, err := r.entryFor(comp); err == nil && !orphan {
-		w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), current: comp.Status.CurrentVersion}
+		w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), chart: chartOf(comp, entry), current: comp.Status.CurrentVersion}
 		if waiting, res, err := r.uninstallDeleted(ctx, w); err != nil || waiting {
 			return res, err
 		}
@@ -39,8 +39,11 @@ func (r *ComponentReconciler) uninstallDeleted(ctx context.Context, w *work) (wa
 	if err != nil || st.Latest == nil {
 		return false, res, err
 	}
-	d := helm.Decide(helm.Want{Enabled: false}, helm.Observed{State: st, InFlight: r.Engine.InFlight(comp, w.release)}, r.policy())
+	d := helm.Decide(helm.Want{Enabled: false, Chart: w.chart, ChartChangeAllowed: migrating(comp)}, helm.Observed{State: st, InFlight: r.Engine.InFlight(comp, w.release)}, r.policy())
 	switch d.Step {
+	case helm.StepForeign:
+		r.record(ctx, w, outDeleteSkipped, note{msg: "not uninstalled: " + d.Message})
+		return false, res, nil // the finalizer goes: the release was never this Component's
 	case helm.StepWaitPending:
 		return true, ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
 	case helm.StepUnlock:

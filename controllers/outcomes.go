@@ -49,6 +49,8 @@ const (
 	outDisabled                              // enabled is false and nothing is installed
 	outDeleted                               // the Component was deleted and its release uninstalled
 	outDeleteFailed                          // uninstalling a deleted Component's release failed
+	outDeleteSkipped                         // a deleted Component's release is not its own and stays
+	outCount                                 // the number of outcomes (not an outcome)
 )
 
 // cond is a condition an outcome sets.
@@ -133,6 +135,7 @@ var outcomes = map[outcome]effect{
 	outDisabled:         {progressing: progressingFalse(castwarev1.ReasonDisabled), available: notAvailable(castwarev1.ReasonDisabled)},
 	outDeleted:          {event: normal("Uninstalled", "Uninstall"), report: castai.ActionDisable, status: castai.StatusOK},
 	outDeleteFailed:     {event: warning("UninstallFailed", "Uninstall")},
+	outDeleteSkipped:    {event: warning(castwarev1.ReasonReleaseNotOwned, "Uninstall")},
 }
 
 // note is what a handler knows of an outcome that the table cannot.

@@ -26,6 +26,7 @@ var steps = map[helm.Step]stepHandler{
 	helm.StepInstall:     (*ComponentReconciler).stepApply,
 	helm.StepReinstall:   (*ComponentReconciler).stepApply,
 	helm.StepUpgrade:     (*ComponentReconciler).stepApply,
+	helm.StepForeign:     (*ComponentReconciler).stepForeign,
 }
 
 // execute carries out one decision with its step's handler.

@@ -15,7 +15,7 @@ import (
 
 func TestEveryStepHasAHandler(t *testing.T) {
 	for _, s := range []helm.Step{helm.StepNone, helm.StepInstall, helm.StepReinstall, helm.StepUpgrade, helm.StepRollback, helm.StepUninstall,
-		helm.StepUnlock, helm.StepWaitPending, helm.StepWaitReady, helm.StepMarkHealthy, helm.StepNotReady, helm.StepBlocked} {
+		helm.StepUnlock, helm.StepWaitPending, helm.StepWaitReady, helm.StepMarkHealthy, helm.StepNotReady, helm.StepBlocked, helm.StepForeign} {
 		if steps[s] == nil {
 			t.Errorf("no handler for step %s", s)
 		}
@@ -27,7 +27,7 @@ func TestEveryStepHasAHandler(t *testing.T) {
 }
 
 func TestEveryOutcomeIsInTheTable(t *testing.T) {
-	for o := outInstallStarted; o <= outDeleteFailed; o++ {
+	for o := outInstallStarted; o < outCount; o++ {
 		if _, ok := outcomes[o]; !ok {
 			t.Errorf("outcome %d has no entry", o)
 		}
@@ -141,6 +141,8 @@ func TestStepHandlers(t *testing.T) {
 			want: "Progressing=True/RollingBack Available=False/NotReady events=[] reports=[]"},
 		{name: "wait pending", comp: progressing(castwarev1.ReasonUpgrading), state: stateOf(pending11), d: helm.Decision{Step: helm.StepWaitPending},
 			want: "Progressing=True/Upgrading Available=/ events=[] reports=[]"},
+		{name: "foreign release", comp: running10, state: stateOf(deployed10), d: helm.Decision{Step: helm.StepForeign, Message: "release holds chart other"},
+			want: "Progressing=False/ReleaseNotOwned Available=/ events=[Warning:ReleaseNotOwned] reports=[UPDATE/ERROR]"},
 		{name: "unlock", state: stateOf(pending11), d: helm.Decision{Step: helm.StepUnlock}, again: true,
 			want: "Progressing=True/ReleaseRecovered Available=/ events=[Warning:ReleaseRecovered] reports=[]", calls: "Unlock"},
 		{name: "uninstall", comp: func(c *castwarev1.Component) { c.Spec.Enabled = false; running10(c) }, state: stateOf(deployed10),

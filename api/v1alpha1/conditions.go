@@ -66,6 +66,9 @@ const (
 	ReasonUpgradeBlocked = "UpgradeBlocked"
 	// ReasonUpgradeNotValidated means Cast AI could not be asked whether the upgrade is allowed; it is retried.
 	ReasonUpgradeNotValidated = "UpgradeNotValidated"
+	// ReasonReleaseNotOwned means the release the Component names is not its own (another chart, the
+	// operator's own release, or another Component's); the operator leaves it alone.
+	ReasonReleaseNotOwned = "ReleaseNotOwned"
 	// ReasonPermissionsGranted means the operator holds the Phase 2 permissions (ExtendedPermissions=True).
 	ReasonPermissionsGranted = "Granted"
 	// ReasonPermissionsNotEnabled means extendedPermissions is not enabled: the operator chart's labelled

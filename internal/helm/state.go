@@ -157,6 +157,8 @@ const (
 	StepNotReady Step = "NotReady"
 	// StepBlocked: the wanted revision already failed and was undone; wait for the spec to change.
 	StepBlocked Step = "Blocked"
+	// StepForeign: the release holds another chart than the wanted one; it is left alone.
+	StepForeign Step = "Foreign"
 )
 
 // Want is the wanted state of a release.
@@ -171,6 +173,9 @@ type Want struct {
 	Failed *Attempt
 	// Adopted is a revision made outside the operator and taken over as it was (nil when none).
 	Adopted *Adopted
+	// ChartChangeAllowed lets a release of another chart than Chart be upgraded or uninstalled (an explicit
+	// migration adopting it); otherwise such a release belongs to someone else and is never touched.
+	ChartChangeAllowed bool
 }
 
 // Adopted says that a revision the operator took over without changing it stands for the wanted values
@@ -236,6 +241,10 @@ func Decide(want Want, obs Observed, p Policy) Decision {
 	latest := Summarize(st.Latest)
 	good := Summarize(lastGood(st, want.Failed))
 
+	if latest != nil && want.Chart != "" && latest.Chart != want.Chart && !want.ChartChangeAllowed {
+		return Decision{Step: StepForeign, Message: fmt.Sprintf("release %s holds chart %s, not %s: it is not this Component's and is left alone (a migration adopts it explicitly)",
+			st.Latest.Name, latest.Chart, want.Chart)}
+	}
 	if latest != nil && latest.Status.IsPending() {
 		if obs.InFlight {
 			return Decision{Step: StepWaitPending, Message: fmt.Sprintf("revision %d is %s by this operator", latest.Number, latest.Status), RequeueAfter: 5 * time.Second}
