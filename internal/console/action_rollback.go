@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,8 +14,8 @@ import (
 	"github.com/castware-operator/castware-operator/internal/castai"
 )
 
-// rollback asks the Component controller, with status.rollback, to roll the Component's release back to its
-// previous good revision.
+// rollback asks the Component controller, with the rollback-request annotation naming the action, to roll
+// the Component's release back to its previous good revision.
 func (p *Poller) rollback(ctx context.Context, cl *castwarev1.Cluster, a *castai.Action) error {
 	key := types.NamespacedName{Namespace: cl.Namespace, Name: a.Rollback.Component}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -27,15 +28,14 @@ func (p *Poller) rollback(ctx context.Context, cl *castwarev1.Cluster, a *castai
 			}
 			return err
 		}
-		if comp.Status.RollbackRequestID == a.ID {
-			return nil
+		if comp.Annotations[castwarev1.AnnotationRollbackRequest] == a.ID || comp.Status.RollbackRequestID == a.ID {
+			return nil // asked for already (or taken up already)
 		}
 		if comp.Status.Revision < 2 {
 			return fmt.Errorf("component %s: nothing to rollback (release revision %d)", a.Rollback.Component, comp.Status.Revision)
 		}
 		patch := client.MergeFromWithOptions(comp.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		comp.Status.Rollback = true
-		comp.Status.RollbackRequestID = a.ID
-		return p.Client.Status().Patch(ctx, comp, patch)
+		metav1.SetMetaDataAnnotation(&comp.ObjectMeta, castwarev1.AnnotationRollbackRequest, a.ID)
+		return p.Client.Patch(ctx, comp, patch)
 	})
 }

@@ -7,6 +7,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,10 +35,6 @@ func (p *Poller) upgrade(ctx context.Context, cl *castwarev1.Cluster, a *castai.
 	if err != nil {
 		return err
 	}
-	// Asked again for a version that failed (or was rolled back): try it once more.
-	if err := p.clearFailedAttempt(ctx, key, up.Version); err != nil {
-		return err
-	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		comp := &castwarev1.Component{}
 		if err := p.Client.Get(ctx, key, comp); err != nil {
@@ -58,7 +55,8 @@ func (p *Poller) upgrade(ctx context.Context, cl *castwarev1.Cluster, a *castai.
 }
 
 // upgradeComponent changes comp as the upgrade up (of action a) asks: version, release name, values with the
-// overrides set on top, and the action recorded.
+// overrides set on top, and the action recorded. A failed (or rolled back) attempt at the version is
+// asked to be applied once more.
 func upgradeComponent(comp *castwarev1.Component, a *castai.Action, up *castai.ChartAction, overrides map[string]any) error {
 	if comp.Spec.Readonly {
 		return fmt.Errorf("component %s is readonly: set spec.readonly to false to let the operator manage it", up.Component)
@@ -70,6 +68,7 @@ func upgradeComponent(comp *castwarev1.Component, a *castai.Action, up *castai.C
 	if upToDate(comp, up, overrides) {
 		return fmt.Errorf("component %s already up to date (version %s)", up.Component, comp.Spec.Version)
 	}
+	requestRetry(comp, firstNonEmpty(up.Version, comp.Spec.Version), a.ID)
 	if up.Version != "" {
 		comp.Spec.Version = up.Version
 	}
@@ -112,20 +111,11 @@ func upToDate(comp *castwarev1.Component, up *castai.ChartAction, overrides map[
 		comp.Status.CurrentVersion == comp.Spec.Version
 }
 
-// clearFailedAttempt forgets a failed (or rolled back) attempt at version, so the Component controller
-// applies that version again.
-func (p *Poller) clearFailedAttempt(ctx context.Context, key types.NamespacedName, version string) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		comp := &castwarev1.Component{}
-		if err := p.fresh().Get(ctx, key, comp); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		fa := comp.Status.FailedAttempt
-		if fa == nil || (version != "" && fa.Version != version) || (version == "" && fa.Version != comp.Spec.Version) {
-			return nil
-		}
-		patch := client.MergeFromWithOptions(comp.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		comp.Status.FailedAttempt = nil
-		return p.Client.Status().Patch(ctx, comp, patch)
-	})
+// requestRetry asks the Component controller, with the retry-request annotation naming the action, to apply
+// a failed (or rolled back) attempt at version once more.
+func requestRetry(comp *castwarev1.Component, version, actionID string) {
+	if fa := comp.Status.FailedAttempt; fa == nil || fa.Version != version {
+		return
+	}
+	metav1.SetMetaDataAnnotation(&comp.ObjectMeta, castwarev1.AnnotationRetryRequest, castwarev1.RetryRequest(version, actionID))
 }
