@@ -202,16 +202,8 @@ func (p *Poller) longPoll() time.Duration {
 	return DefaultLongPoll
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// sleep waits for d; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool { return sleepUntil(ctx, d, nil) }
 
 // sleepUntil waits for d, or until wake is signalled; false when ctx ended.
 func sleepUntil(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
