@@ -32,6 +32,12 @@ const (
 	// AnnotationActionID records the Cast AI console action whose change a Component's spec carries, so a
 	// redelivered action is applied once.
 	AnnotationActionID = "castware.cast.ai/action-id"
+	// AnnotationRollbackRequest asks for a rollback to the previous good revision; its value (a console action
+	// ID) is taken up once, then recorded in status.rollbackRequestID.
+	AnnotationRollbackRequest = "castware.cast.ai/rollback-request"
+	// AnnotationRetryRequest, "<version>/<request ID>", asks to apply a failed attempt at version again; it
+	// is taken up once, then recorded in status.retryRequestID.
+	AnnotationRetryRequest = "castware.cast.ai/retry-request"
 )
 
 // ComponentSpec is the wanted state of one Cast AI component.
@@ -95,7 +101,8 @@ type ComponentStatus struct {
 	CurrentVersion string `json:"currentVersion,omitempty"`
 
 	// Rollback, when set to true, asks the operator to roll the release back to its previous good revision.
-	// The operator clears it when the rollback starts.
+	// The operator clears it when the rollback starts. Deprecated: still honoured once, but set the
+	// castware.cast.ai/rollback-request annotation instead.
 	// +optional
 	Rollback bool `json:"rollback,omitempty"`
 
@@ -103,9 +110,15 @@ type ComponentStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// RollbackRequestID is the Cast AI console action that set rollback, so a redelivered action is applied once.
+	// RollbackRequestID is the last castware.cast.ai/rollback-request the operator took up, so a redelivered
+	// console action or a stale annotation is applied once.
 	// +optional
 	RollbackRequestID string `json:"rollbackRequestID,omitempty"`
+
+	// RetryRequestID is the last castware.cast.ai/retry-request the operator took up, so a redelivered console
+	// action or a stale annotation is applied once.
+	// +optional
+	RetryRequestID string `json:"retryRequestID,omitempty"`
 
 	// LastReportedHelmRevision is the release revision last reported to Cast AI.
 	// +optional

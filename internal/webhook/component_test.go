@@ -150,7 +150,7 @@ func TestValidateComponentUpdate(t *testing.T) {
 				c.Annotations = map[string]string{"note": "x"}
 			}},
 		{name: "readonly: status edits allowed", old: func(c *castwarev1.Component) { c.Spec.Readonly = true },
-			mutate: func(c *castwarev1.Component) { c.Status.Rollback = true; c.Status.CurrentVersion = "1.0.0" }},
+			mutate: func(c *castwarev1.Component) { c.Status.RollbackRequestID = "r1"; c.Status.CurrentVersion = "1.0.0" }},
 		{name: "readonly: spec edit while being deleted allowed", old: func(c *castwarev1.Component) { c.Spec.Readonly = true },
 			mutate: func(c *castwarev1.Component) { c.DeletionTimestamp = &now; c.Spec.Enabled = false }},
 		{name: "readonly turned off with a change", old: func(c *castwarev1.Component) { c.Spec.Readonly = true },

@@ -328,7 +328,7 @@ func TestWebhookAdmission(t *testing.T) {
 			t.Fatalf("annotation-only update: %v", err)
 		}
 		base := comp.DeepCopy()
-		comp.Status.Rollback = true
+		comp.Status.RollbackRequestID = "status-edit"
 		if err := k8s.Status().Patch(ctx, comp, client.MergeFrom(base)); err != nil {
 			t.Fatalf("status update: %v", err)
 		}

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
@@ -19,16 +20,12 @@ import (
 // refused; newer ones, the same action again, actions without a createTime and actions for Components the
 // console never changed are not.
 func TestSupersededActions(t *testing.T) {
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = castwarev1.AddToScheme(s)
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	last := &castai.Action{ID: "last", CreateTime: t0}
 	changed := &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "ns", Annotations: actionAnnotations(nil, last)}}
 	untouched := &castwarev1.Component{ObjectMeta: metav1.ObjectMeta{Name: "spot", Namespace: "ns"}}
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(changed, untouched).Build()
-	p := &Poller{Client: c, APIReader: c}
-	cl := &castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: "ns"}}
+	p, _ := handlerPoller(t, changed, untouched)
+	cl := handlerCluster()
 	up := func(id, comp string, at time.Time) *castai.Action {
 		return &castai.Action{ID: id, CreateTime: at, Upgrade: &castai.ChartAction{Component: comp, Version: "1.0.0"}}
 	}
@@ -58,5 +55,45 @@ func TestSupersededActions(t *testing.T) {
 	}
 	if ann := actionAnnotations(map[string]string{annotationActionTime: "x"}, &castai.Action{ID: "z"}); ann[annotationActionTime] != "" || ann[castwarev1.AnnotationActionID] != "z" {
 		t.Fatalf("an action without createTime left a stale time: %v", ann)
+	}
+}
+
+// handlerPoller is a Poller whose clients are one fake API server holding objs (for the action handlers).
+func handlerPoller(t *testing.T, objs ...client.Object) (*Poller, client.Client) {
+	t.Helper()
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = castwarev1.AddToScheme(s)
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&castwarev1.Component{}, &castwarev1.Cluster{}).Build()
+	return &Poller{Client: c, APIReader: c, Conns: NewConnections()}, c
+}
+
+// handlerCluster is the Cluster the handlers' Components belong to; its API URL is invalid, so no Cast AI
+// client is handed out for it.
+func handlerCluster() *castwarev1.Cluster {
+	return &castwarev1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "castai", Namespace: "ns"},
+		Spec: castwarev1.ClusterSpec{API: castwarev1.APISpec{APIURL: "no-api"}}}
+}
+
+// handlerComponent reads a Component back from the handlers' fake API server.
+func handlerComponent(t *testing.T, c client.Client, name string) *castwarev1.Component {
+	t.Helper()
+	comp := &castwarev1.Component{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: name}, comp); err != nil {
+		t.Fatal(err)
+	}
+	return comp
+}
+
+// TestEveryActionKindHasAHandler: each kind of console action has a meaning; an invalid action is refused.
+func TestEveryActionKindHasAHandler(t *testing.T) {
+	for _, k := range []castai.ActionKind{castai.ActionKindInstall, castai.ActionKindUpgrade, castai.ActionKindRollback, castai.ActionKindUninstall} {
+		if actionHandlers[k] == nil {
+			t.Errorf("no handler for %q actions", k)
+		}
+	}
+	p, _ := handlerPoller(t)
+	if err := p.handle(context.Background(), handlerCluster(), &castai.Action{ID: "x"}); err == nil || !strings.Contains(err.Error(), "invalid action") {
+		t.Fatalf("an action without a payload: %v", err)
 	}
 }
