@@ -377,6 +377,15 @@ func (r *ComponentReconciler) policy() helm.Policy {
 	return helm.Policy{Now: r.now(), Session: r.Engine.Session(), PendingTimeout: r.Engine.PendingTimeout(), ReadyTimeout: r.Engine.ReadyTimeout()}
 }
 
+// asRead is the Component as the reconcile read it (fallback when no status writer holds it), so a patch
+// against it carries every status change made since.
+func (w *work) asRead(fallback *castwarev1.Component) *castwarev1.Component {
+	if w.status == nil {
+		return fallback
+	}
+	return w.status.original.(*castwarev1.Component)
+}
+
 // flushStatus writes the status queued on w.comp now (a no-op without a status writer).
 func (w *work) flushStatus(ctx context.Context) error {
 	if w.status == nil {

@@ -12,8 +12,8 @@ import (
 )
 
 // statusWriter queues status changes on a working copy and writes them once, as a merge patch against
-// the object as it was read, so fields other writers change meanwhile (e.g. status.rollback set by a
-// console action) are not overwritten.
+// the object as it was read, so fields other writers change meanwhile (e.g. status.handledActions
+// recorded by the console poller) are not overwritten.
 type statusWriter struct {
 	c        client.Client
 	original client.Object

@@ -23,8 +23,9 @@ func (r *ComponentReconciler) stepRollback(ctx context.Context, w *work, st *hel
 	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonRollingBack, d.Message)
 	// Persist the decision before Helm starts: an operator killed during the rollback must not lose which
 	// attempt failed (it would be applied again) or that a requested rollback was taken up (it would be taken
-	// again from the wrong revision). A copy is patched so the other status changes stay queued on comp.
-	if err := r.Client.Status().Patch(ctx, comp.DeepCopy(), client.MergeFrom(before)); err != nil {
+	// again from the wrong revision), nor a retry request taken up before this step (it would be taken
+	// again). A copy is patched so the other status changes stay queued on comp.
+	if err := r.Client.Status().Patch(ctx, comp.DeepCopy(), client.MergeFrom(w.asRead(before))); err != nil {
 		return false, ctrl.Result{}, fmt.Errorf("record the rollback decision: %w", err)
 	}
 	r.record(ctx, w, outRollbackStarted, note{msg: d.Message, to: target})
