@@ -151,7 +151,8 @@ func (op *Operator) connectWebhooks(opts Options) error {
 	default:
 		perms = clusterStatusPermissions(mgr.GetCache())
 	}
-	webhook.Register(srv, mgr.GetScheme(), webhook.Config{Catalog: opts.Catalog, ExtendedPermissions: perms, Clusters: mgr.GetCache()})
+	webhook.Register(srv, mgr.GetScheme(), webhook.Config{Catalog: opts.Catalog, ExtendedPermissions: perms, Clusters: mgr.GetCache(),
+		Components: mgr.GetCache(), OwnRelease: opts.ownRelease()})
 	if err := mgr.Add(srv); err != nil {
 		return err
 	}

@@ -64,12 +64,13 @@ type ComponentValidator Config
 // ValidateCreate implements admission.Validator.
 func (v ComponentValidator) ValidateCreate(ctx context.Context, c *castwarev1.Component) (admission.Warnings, error) {
 	warnings, err := ValidateComponent(nil, c, v.Catalog)
-	return append(warnings, v.environmentWarnings(ctx, nil, c)...), err
+	return append(warnings, v.environmentWarnings(ctx, nil, c)...), withProblem(err, v.releaseConflict(ctx, nil, c))
 }
 
 // ValidateUpdate implements admission.Validator.
 func (v ComponentValidator) ValidateUpdate(ctx context.Context, old, c *castwarev1.Component) (admission.Warnings, error) {
 	warnings, err := ValidateComponent(old, c, v.Catalog)
+	err = withProblem(err, v.releaseConflict(ctx, old, c))
 	if specEqual(&old.Spec, &c.Spec) {
 		return warnings, err
 	}
@@ -79,6 +80,41 @@ func (v ComponentValidator) ValidateUpdate(ctx context.Context, old, c *castware
 // ValidateDelete implements admission.Validator: deletes are never blocked (and never sent).
 func (ComponentValidator) ValidateDelete(context.Context, *castwarev1.Component) (admission.Warnings, error) {
 	return nil, nil
+}
+
+// releaseConflict refuses a release name that is the operator's own or another Component's, when it is
+// set or changed ("" when allowed; catalog.ReleaseConflict decides).
+func (v ComponentValidator) releaseConflict(ctx context.Context, old, c *castwarev1.Component) string {
+	name := c.Spec.ReleaseName
+	if name == "" || c.Spec.Readonly || !c.DeletionTimestamp.IsZero() || (old != nil && old.Spec.ReleaseName == name) {
+		return ""
+	}
+	self := catalog.Claim{Component: c.Namespace + "/" + c.Name, Release: name, Created: c.CreationTimestamp.Time}
+	if self.Created.IsZero() {
+		self.Created = time.Now() // a create: younger than every Component that exists
+	}
+	var others []catalog.Claim
+	if v.Components != nil {
+		var list castwarev1.ComponentList
+		if err := v.Components.List(ctx, &list, client.InNamespace(c.Namespace)); err == nil {
+			for _, o := range list.Items {
+				others = append(others, catalog.Claim{Component: o.Namespace + "/" + o.Name, Release: or(o.Status.ReleaseName, o.Spec.ReleaseName),
+					Installed: o.Status.Revision > 0, Created: o.CreationTimestamp.Time})
+			}
+		}
+	}
+	if msg := catalog.ReleaseConflict(self, v.OwnRelease, others); msg != "" {
+		return "spec.releaseName: " + msg
+	}
+	return ""
+}
+
+// or returns a, or b when a is empty.
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // environmentWarnings are warnings that depend on the cluster's state, read from memory: a Phase 2 component
@@ -132,8 +168,12 @@ func ValidateComponent(old, c *castwarev1.Component, cat *catalog.Catalog) (admi
 		}
 		return result(problems, warnings)
 	}
-	if specEqual(&old.Spec, spec) || !c.DeletionTimestamp.IsZero() {
+	if !c.DeletionTimestamp.IsZero() {
 		return nil, nil
+	}
+	problems = appendIf(problems, chartLabelChange(old, c))
+	if specEqual(&old.Spec, spec) {
+		return result(problems, nil)
 	}
 	was := &old.Spec
 	if spec.Component != was.Component {
@@ -146,6 +186,9 @@ func ValidateComponent(old, c *castwarev1.Component, cat *catalog.Catalog) (admi
 		(spec.Migration == castwarev1.MigrationNone || spec.Migration == castwarev1.MigrationHelm || spec.Migration == castwarev1.MigrationYAML)
 	if spec.Migration != was.Migration && spec.Migration != castwarev1.MigrationNone && !handover {
 		problems = append(problems, fmt.Sprintf("spec.migration can only be cleared (set to \"\") after creation: it is %q and cannot become %q", was.Migration, spec.Migration))
+	}
+	if spec.ReleaseName != was.ReleaseName && old.Status.Revision > 0 && old.Status.ReleaseName != "" && spec.ReleaseName != old.Status.ReleaseName {
+		problems = append(problems, fmt.Sprintf("spec.releaseName cannot change once installed: the release is %q (to move it, disable the Component first)", old.Status.ReleaseName))
 	}
 	if spec.Version != was.Version {
 		problems = appendIf(problems, validateVersion(spec.Version))
@@ -171,6 +214,17 @@ func ValidateComponent(old, c *castwarev1.Component, cat *catalog.Catalog) (admi
 			spec.Component, strings.Join(cat.Components(), ", ")))
 	}
 	return result(problems, warnings)
+}
+
+// chartLabelChange refuses a change of the chart label while another chart runs: the label names the
+// chart a Component installs, and swapping it would replace a running release with another product.
+func chartLabelChange(old, c *castwarev1.Component) error {
+	was, now := old.Labels[castwarev1.LabelHelmChart], c.Labels[castwarev1.LabelHelmChart]
+	if was == now || old.Status.CurrentVersion == "" || now == old.Status.Chart {
+		return nil
+	}
+	return fmt.Errorf("label %s cannot change from %q to %q while chart %s %s runs (disable the Component first, or create another)",
+		castwarev1.LabelHelmChart, was, now, old.Status.Chart, old.Status.CurrentVersion)
 }
 
 // known reports whether the operator can manage c: its component is in the catalog, or a label names its chart.

@@ -113,6 +113,21 @@ func TestValidateComponentUpdate(t *testing.T) {
 		{name: "version upgrade", mutate: func(c *castwarev1.Component) { c.Spec.Version = "0.162.0" }},
 		{name: "disable", mutate: func(c *castwarev1.Component) { c.Spec.Enabled = false }},
 		{name: "values edit", mutate: func(c *castwarev1.Component) { c.Spec.Values = rawValues(`{"x":1}`) }},
+		{name: "chart label swapped on a running Component", old: func(c *castwarev1.Component) {
+			c.Labels = map[string]string{castwarev1.LabelHelmChart: "castai-agent"}
+			c.Status.CurrentVersion, c.Status.Chart = "0.161.0", "castai-agent"
+		}, mutate: func(c *castwarev1.Component) { c.Labels[castwarev1.LabelHelmChart] = "castware-operator" },
+			deny: []string{"label castware.cast.ai/helm-chart cannot change", "disable the Component first"}},
+		{name: "chart label added naming the running chart", old: func(c *castwarev1.Component) { c.Status.CurrentVersion, c.Status.Chart = "0.161.0", "castai-agent" },
+			mutate: func(c *castwarev1.Component) { c.Labels = map[string]string{castwarev1.LabelHelmChart: "castai-agent"} }},
+		{name: "chart label changed before anything runs", mutate: func(c *castwarev1.Component) {
+			c.Labels = map[string]string{castwarev1.LabelHelmChart: "castai-agent-v2"}
+		}},
+		{name: "release renamed after the install", old: func(c *castwarev1.Component) {
+			c.Spec.ReleaseName, c.Status.ReleaseName, c.Status.Revision = "castai-agent", "castai-agent", 2
+		}, mutate: func(c *castwarev1.Component) { c.Spec.ReleaseName = "castware-operator" }, deny: []string{"spec.releaseName cannot change once installed"}},
+		{name: "release renamed before the install", old: func(c *castwarev1.Component) { c.Spec.ReleaseName = "castai-agent" },
+			mutate: func(c *castwarev1.Component) { c.Spec.ReleaseName = "agent2" }},
 		{name: "component changes", mutate: func(c *castwarev1.Component) { c.Spec.Component = "spot-handler" },
 			deny: []string{`spec.component is immutable: it is "castai-agent" and cannot become "spot-handler"`}},
 		{name: "cluster changes", mutate: func(c *castwarev1.Component) { c.Spec.Cluster = "other" }, deny: []string{"spec.cluster is immutable"}},
@@ -284,5 +299,42 @@ func TestDenialListsEveryProblem(t *testing.T) {
 	d := denial{"a is wrong", "b is wrong"}
 	if !strings.Contains(d.Error(), "a is wrong; b is wrong") {
 		t.Error(d.Error())
+	}
+}
+
+func TestReleaseNamesBelongToTheirComponent(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = castwarev1.AddToScheme(scheme)
+	spot := component("spot", "spot-handler")
+	spot.Spec.ReleaseName = "spot-handler"
+	spot.Status = castwarev1.ComponentStatus{ReleaseName: "spot-handler", Revision: 1}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(spot).WithStatusSubresource(spot).Build()
+	if err := reader.Status().Update(context.Background(), spot); err != nil {
+		t.Fatal(err)
+	}
+	v := ComponentValidator{Catalog: testCatalog(t), Components: reader, OwnRelease: "castware-operator"}
+	for release, deny := range map[string]string{
+		"castware-operator": "operator's own release",
+		"spot-handler":      "belongs to Component castai-agent/spot",
+		"castai-agent":      "",
+	} {
+		c := component("x", "castai-agent")
+		c.Spec.ReleaseName = release
+		_, err := v.ValidateCreate(context.Background(), c)
+		if deny == "" {
+			if err != nil {
+				t.Errorf("release %s: unexpected %v", release, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), deny) {
+			t.Errorf("release %s: err = %v, want it refused (%s)", release, err, deny)
+		}
+		// The same name set by an update (a console action, kubectl edit) is refused too.
+		old := component("x", "castai-agent")
+		old.Spec.ReleaseName = "castai-agent"
+		if _, err := v.ValidateUpdate(context.Background(), old, c); err == nil {
+			t.Errorf("release %s set by an update was allowed", release)
+		}
 	}
 }

@@ -29,6 +29,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -75,6 +76,11 @@ type Config struct {
 	// Clusters reads Clusters from an informer cache, for the warning about a Component whose Cluster does
 	// not exist (nil: no such warning).
 	Clusters client.Reader
+	// Components reads Components from an informer cache, to refuse a release name another Component
+	// holds (nil: not checked here; the controller still refuses it).
+	Components client.Reader
+	// OwnRelease is the operator's own Helm release, which no Component may name ("" when unknown).
+	OwnRelease string
 }
 
 // Register serves the Cluster and Component defaulting and validating webhooks on srv.
@@ -90,6 +96,18 @@ type denial []string
 
 // Error implements error.
 func (d denial) Error() string { return strings.Join(d, "; ") }
+
+// withProblem adds a problem to a validator's error (nil problem: err unchanged).
+func withProblem(err error, problem string) error {
+	if problem == "" {
+		return err
+	}
+	d, _ := err.(denial)
+	if err != nil && d == nil {
+		return fmt.Errorf("%w; %s", err, problem)
+	}
+	return append(d, problem)
+}
 
 // result turns problems and warnings into a validator's answer.
 func result(problems []string, warnings admission.Warnings) (admission.Warnings, error) {
