@@ -37,6 +37,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/clusterspec"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/migration"
 	"github.com/castware-operator/castware-operator/internal/redact"
@@ -519,7 +520,7 @@ func (r *ComponentReconciler) cleanLeftovers(ctx context.Context, w *work, rel *
 	if len(w.entry.LegacyObjects) == 0 {
 		return nil
 	}
-	facts := ClusterFactsFor(w.cluster)
+	facts := clusterspec.Facts(w.cluster)
 	facts.Namespace = w.comp.Namespace
 	objs, err := w.entry.LegacyObjectsFor(facts)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/clusterspec"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/metrics"
 	"github.com/castware-operator/castware-operator/internal/redact"
@@ -330,10 +331,10 @@ func (r *ComponentReconciler) clusterFor(ctx context.Context, comp *castwarev1.C
 }
 
 func (r *ComponentReconciler) facts(ctx context.Context, cl *castwarev1.Cluster, comp *castwarev1.Component, entry *catalog.Entry) (catalog.ClusterFacts, error) {
-	f := ClusterFactsFor(cl)
+	f := clusterspec.Facts(cl)
 	f.Namespace = comp.Namespace
 	if entry.UsesFact("APIKey") {
-		key, _, err := readAPIKey(ctx, r.APIReader, cl)
+		key, _, err := clusterspec.ReadAPIKey(ctx, r.APIReader, cl)
 		if err != nil {
 			return f, err
 		}
