@@ -322,10 +322,7 @@ func (op *Operator) connectCastAI(opts Options) error {
 	op.Conns = console.NewConnections(append([]castai.Option{castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent()), apiObserver()}, co.ClientOptions...)...)
 	op.Poller = &console.Poller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Conns: op.Conns, Catalog: opts.Catalog,
 		Interval: co.PollInterval, ActiveInterval: co.ActivePollInterval, ActiveFor: co.ActivePollFor, LongPoll: co.LongPoll}
-	release := co.OperatorRelease
-	if release == "" {
-		release = envOr(opts.Env, "HELM_RELEASE_NAME", "castware-operator")
-	}
+	release, _ := operatorRelease(opts)
 	op.Registrar = &console.Registrar{Client: mgr.GetClient(), Conns: op.Conns, Engine: op.Engine, Poller: op.Poller, Env: opts.Env,
 		Metadata: co.Metadata, OperatorNamespace: co.OperatorNamespace, OperatorRelease: release, Logs: co.Logs}
 	op.Reporter = console.NewReporter(&console.Reporter{Client: mgr.GetClient(), Writer: mgr.GetClient(), Reader: mgr.GetAPIReader(), Conns: op.Conns, Engine: op.Engine, Catalog: opts.Catalog})
