@@ -80,12 +80,6 @@ type Reporter interface {
 	ComponentTransition(ctx context.Context, c *castwarev1.Component, t Transition)
 }
 
-// FactsSource adds facts the Component controller does not own (e.g. the permission phase) to ClusterFacts.
-type FactsSource interface {
-	// Augment fills additional facts for a Cluster.
-	Augment(ctx context.Context, cluster *castwarev1.Cluster, f *catalog.ClusterFacts) error
-}
-
 // ComponentReconciler installs, upgrades, rolls back and uninstalls one Helm release per Component.
 type ComponentReconciler struct {
 	// Client is the manager's (cached) client.
@@ -104,8 +98,6 @@ type ComponentReconciler struct {
 	Versions VersionResolver
 	// Reporter receives transitions (optional).
 	Reporter Reporter
-	// Facts adds facts such as the permission phase (optional).
-	Facts FactsSource
 	// Permissions gates installs and upgrades on the operator's permissions (optional; component_permissions.go).
 	Permissions PermissionGate
 	// Upgrades asks Cast AI before a version change (optional; component_validate.go).
@@ -339,11 +331,6 @@ func (r *ComponentReconciler) facts(ctx context.Context, cl *castwarev1.Cluster,
 			return f, err
 		}
 		f.APIKey = key
-	}
-	if r.Facts != nil {
-		if err := r.Facts.Augment(ctx, cl, &f); err != nil {
-			return f, err
-		}
 	}
 	return f, nil
 }
