@@ -491,10 +491,7 @@ func (r *ComponentReconciler) reconcileReadonlyYAML(ctx context.Context, w *work
 // its YAML installation.
 func (r *ComponentReconciler) mirrorYAMLWorkload(ctx context.Context, w *work, wl *migration.Workload, spec catalog.Workload) error {
 	comp := w.comp
-	chart := w.entry.Chart
-	if l := comp.Labels[castwarev1.LabelHelmChart]; l != "" {
-		chart = l
-	}
+	chart := w.entry.ChartFor(comp.Labels[castwarev1.LabelHelmChart])
 	current, note := r.yamlChartVersion(ctx, w, wl, spec, chart)
 	comp.Status.CurrentVersion = current
 	comp.Status.Revision, comp.Status.Chart = 0, ""

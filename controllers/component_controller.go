@@ -182,7 +182,7 @@ func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Co
 		}
 		return ctrl.Result{}, nil
 	}
-	w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), started: time.Now(), status: sw}
+	w := &work{comp: comp, entry: entry, release: entry.ReleaseFor(comp.Spec.ReleaseName), started: time.Now(), status: sw}
 	comp.Status.ReleaseName = w.release
 
 	if comp.Spec.Readonly {
@@ -224,10 +224,7 @@ func (r *ComponentReconciler) reconcile(ctx context.Context, comp *castwarev1.Co
 	if w.repo == "" {
 		w.repo = castwarev1.DefaultHelmRepoURL
 	}
-	w.chart = entry.Chart
-	if l := comp.Labels[castwarev1.LabelHelmChart]; l != "" {
-		w.chart = l
-	}
+	w.chart = entry.ChartFor(comp.Labels[castwarev1.LabelHelmChart])
 
 	facts, err := r.facts(ctx, cluster, comp, entry)
 	if err != nil {
@@ -280,13 +277,6 @@ func (r *ComponentReconciler) entryFor(comp *castwarev1.Component) (*catalog.Ent
 	return &catalog.Entry{Component: comp.Spec.Component, Chart: chart, ReleaseName: comp.Spec.Component, Phase: 1,
 		Values:        map[string]any{"createNamespace": false},
 		ClusterValues: map[string]any{"apiURL": "{{ .APIURL }}", "apiKeySecretRef": "{{ .APIKeySecret }}", "provider": "{{ .Provider }}"}}, nil
-}
-
-func releaseName(comp *castwarev1.Component, entry *catalog.Entry) string {
-	if comp.Spec.ReleaseName != "" {
-		return comp.Spec.ReleaseName
-	}
-	return entry.ReleaseName
 }
 
 func userValues(comp *castwarev1.Component) (map[string]any, error) {
@@ -725,7 +715,7 @@ func (r *ComponentReconciler) reconcileDelete(ctx context.Context, comp *castwar
 	if !orphan {
 		entry, err := r.entryFor(comp)
 		if err == nil {
-			name := releaseName(comp, entry)
+			name := entry.ReleaseFor(comp.Spec.ReleaseName)
 			st, err := r.Engine.Observe(ctx, comp, name)
 			if err != nil {
 				return ctrl.Result{}, err
@@ -968,7 +958,7 @@ func (r *ComponentReconciler) secretToComponents(ctx context.Context, o client.O
 				return true
 			}
 			entry, err := r.entryFor(c)
-			return err == nil && releaseName(c, entry) == l["name"]
+			return err == nil && entry.ReleaseFor(c.Spec.ReleaseName) == l["name"]
 		})
 	}
 	var out []reconcile.Request
