@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -25,7 +24,7 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
-	"github.com/castware-operator/castware-operator/internal/redact"
+	"github.com/castware-operator/castware-operator/internal/clusterspec"
 )
 
 // Cluster phases shown in status.phase.
@@ -93,13 +92,13 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 func (r *ClusterReconciler) reconcile(ctx context.Context, cl *castwarev1.Cluster) (ctrl.Result, error) {
 	cl.Status.ObservedGeneration = cl.Generation
-	if err := ValidateClusterSpec(&cl.Spec); err != nil {
+	if err := clusterspec.Validate(&cl.Spec); err != nil {
 		r.unavailable(cl, castwarev1.ReasonInvalidSpec, err.Error())
 		return ctrl.Result{}, nil
 	}
-	key, version, err := readAPIKey(ctx, r.APIReader, cl)
+	key, version, err := clusterspec.ReadAPIKey(ctx, r.APIReader, cl)
 	if err != nil {
-		var missing *missingKeyError
+		var missing *clusterspec.MissingKeyError
 		if errors.As(err, &missing) {
 			r.unavailable(cl, castwarev1.ReasonSecretMissing, err.Error())
 			return ctrl.Result{}, nil
@@ -188,79 +187,6 @@ func (r *ClusterReconciler) summarise(ctx context.Context, cl *castwarev1.Cluste
 	return nil
 }
 
-// ValidateClusterSpec checks what the API server's schema cannot: a provider is set and the API URL is an
-// absolute http(s) URL with a host.
-func ValidateClusterSpec(spec *castwarev1.ClusterSpec) error {
-	if spec.Provider == "" {
-		return fmt.Errorf("spec.provider is required (eks, gke, aks, ...)")
-	}
-	if err := ValidateAPIURL(spec.API.APIURL); err != nil {
-		return err
-	}
-	if spec.APIKeySecret == "" {
-		return fmt.Errorf("spec.apiKeySecret is required")
-	}
-	return nil
-}
-
-// ValidateAPIURL checks a Cast AI API URL.
-func ValidateAPIURL(raw string) error {
-	if raw == "" {
-		return fmt.Errorf("spec.api.apiUrl is required (e.g. https://api.cast.ai)")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("spec.api.apiUrl %q is not a URL: %v", raw, err)
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return fmt.Errorf("spec.api.apiUrl %q must start with https:// (or http:// for a local API)", raw)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("spec.api.apiUrl %q has no host", raw)
-	}
-	if u.User != nil {
-		return fmt.Errorf("spec.api.apiUrl must not contain credentials")
-	}
-	return nil
-}
-
-// DerivedGRPCURLs returns the gRPC and kvisor endpoints for an API URL the way the documented operator
-// defaults them: api.cast.ai gives grpc.cast.ai and kvisor.cast.ai. Hosts with fewer than two labels give "".
-func DerivedGRPCURLs(apiURL string) (grpc, kvisor string) {
-	u, err := url.Parse(apiURL)
-	if err != nil || u.Hostname() == "" {
-		return "", ""
-	}
-	labels := strings.Split(u.Hostname(), ".")
-	if len(labels) < 2 {
-		return "", ""
-	}
-	rest := strings.Join(labels[1:], ".")
-	return "grpc." + rest, "kvisor." + rest
-}
-
-// ClusterFactsFor builds the catalog facts a Cluster provides.
-func ClusterFactsFor(cl *castwarev1.Cluster) catalog.ClusterFacts {
-	grpc, kvisor := DerivedGRPCURLs(cl.Spec.API.APIURL)
-	if cl.Spec.API.GrpcURL != "" {
-		grpc = cl.Spec.API.GrpcURL
-	}
-	if cl.Spec.API.KvisorGrpcURL != "" {
-		kvisor = cl.Spec.API.KvisorGrpcURL
-	}
-	return catalog.ClusterFacts{
-		APIURL:              cl.Spec.API.APIURL,
-		GRPCURL:             grpc,
-		KvisorGRPCURL:       kvisor,
-		Provider:            cl.Spec.Provider,
-		ProviderCloud:       catalog.ProviderCloud(cl.Spec.Provider),
-		ClusterID:           cl.ClusterID(),
-		APIKeySecret:        cl.Spec.APIKeySecret,
-		Namespace:           cl.Namespace,
-		ExtendedPermissions: cl.Status.ExtendedPermissions,
-	}
-}
-
 // UnavailableError is returned by a ClusterHook when the Cluster cannot be used yet (e.g. its API key was
 // rejected): the Cluster becomes Available=False with Reason and Message, and is looked at again after
 // RequeueAfter (or when it or its Secret changes).
@@ -275,29 +201,6 @@ type UnavailableError struct {
 
 // Error implements error.
 func (e *UnavailableError) Error() string { return e.Message }
-
-type missingKeyError struct{ msg string }
-
-func (e *missingKeyError) Error() string { return e.msg }
-
-// readAPIKey reads API_KEY from the Cluster's Secret (uncached), trimmed. It returns the Secret's
-// resourceVersion too. The key itself never appears in an error.
-func readAPIKey(ctx context.Context, reader client.Reader, cl *castwarev1.Cluster) (string, string, error) {
-	sec := &corev1.Secret{}
-	err := reader.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: cl.Spec.APIKeySecret}, sec)
-	if apierrors.IsNotFound(err) {
-		return "", "", &missingKeyError{fmt.Sprintf("API-key Secret %q not found in namespace %s (create it with an %s entry)", cl.Spec.APIKeySecret, cl.Namespace, castwarev1.APIKeySecretKey)}
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("read API-key Secret %s: %w", cl.Spec.APIKeySecret, err)
-	}
-	key := strings.TrimSpace(string(sec.Data[castwarev1.APIKeySecretKey]))
-	redact.Add(key) // from now on scrubbed from every message and log line
-	if key == "" {
-		return "", "", &missingKeyError{fmt.Sprintf("Secret %q has no %s entry (or it is empty)", cl.Spec.APIKeySecret, castwarev1.APIKeySecretKey)}
-	}
-	return key, sec.ResourceVersion, nil
-}
 
 // SetupWithManager registers the controller: Clusters, their API-key Secrets (metadata only) and their Components.
 func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {

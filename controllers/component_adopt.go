@@ -16,18 +16,15 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,6 +34,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/clusterspec"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/migration"
 	"github.com/castware-operator/castware-operator/internal/redact"
@@ -66,6 +64,11 @@ func adoptedRevision(comp *castwarev1.Component) *helm.Adopted {
 
 func migrating(comp *castwarev1.Component) bool {
 	return comp.Spec.Migration == castwarev1.MigrationYAML || comp.Spec.Migration == castwarev1.MigrationHelm
+}
+
+// workloads reads and patches what a takeover works on.
+func (r *ComponentReconciler) workloads() migration.Workloads {
+	return migration.Workloads{Client: r.Client, Reader: r.APIReader}
 }
 
 func (r *ComponentReconciler) detector() migration.Detector {
@@ -131,13 +134,11 @@ func (r *ComponentReconciler) adoptRelease(ctx context.Context, w *work, st *hel
 	d := r.detector()
 	if wl, spec, err := d.FindWorkload(ctx, comp.Namespace, w.entry, comp.Name); err == nil && wl != nil {
 		a.Workload, a.WorkloadUID = wl.Ref(), wl.UID
-		if key := previousKeySecret(ctx, r.APIReader, wl, spec, w.cluster); key != "" {
-			a.PreviousAPIKeySecret = key
-		}
+		a.PreviousAPIKeySecret = r.workloads().PreviousKeySecret(ctx, wl, spec, w.cluster.Spec.APIKeySecret)
 	}
 	if a.PreviousAPIKeySecret != "" && migration.ManifestRendersSecret(st.Latest.Manifest, a.PreviousAPIKeySecret) {
 		// The old release renders the key Secret itself: keep it when a later upgrade stops rendering it.
-		if err := r.keepSecret(ctx, comp.Namespace, a.PreviousAPIKeySecret); err != nil {
+		if err := r.workloads().KeepSecret(ctx, comp.Namespace, a.PreviousAPIKeySecret); err != nil {
 			return true, ctrl.Result{}, err
 		}
 	}
@@ -151,16 +152,61 @@ func (r *ComponentReconciler) adoptRelease(ctx context.Context, w *work, st *hel
 	return false, ctrl.Result{}, nil
 }
 
+// takeover is what a takeover of a YAML installation works with.
+type takeover struct {
+	wl   *migration.Workload // the workload found (nil: none)
+	spec catalog.Workload    // how the catalog finds it
+	what string              // the workload, or "the existing objects"
+	req  helm.Request        // the take-ownership install
+	// manifest is what the dry run rendered.
+	manifest string
+	// chartSetsKey says the chart renders API_KEY itself (it then replaces the legacy entry).
+	chartSetsKey bool
+	// resume unpauses a Deployment paused for the takeover (nil: none).
+	resume func()
+}
+
 // takeOver installs the Component's release over a YAML installation with Helm's take-ownership, after
 // checking every request that install sends with a server-side dry run.
 func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl.Result, error) {
 	comp := w.comp
-	logger := log.FromContext(ctx)
-	d := r.detector()
-	wl, spec, err := d.FindWorkload(ctx, comp.Namespace, w.entry, comp.Name)
+	wl, spec, err := r.detector().FindWorkload(ctx, comp.Namespace, w.entry, comp.Name)
 	if err != nil {
 		return true, ctrl.Result{}, err
 	}
+	t := &takeover{wl: wl, spec: spec, what: "the existing objects"}
+	if wl != nil {
+		t.what = wl.Ref()
+	}
+	if done, res, err := r.checkTakeover(ctx, w, t); done {
+		return done, res, err
+	}
+	a := &castwarev1.Adoption{Source: castwarev1.MigrationYAML, ValuesHash: w.hash, Time: metav1.NewTime(r.now())}
+	if comp.Spec.Migration == castwarev1.MigrationHelm {
+		a.Source = castwarev1.MigrationHelm // the release is gone: its objects are taken over like a YAML install
+	}
+	if err := r.prepareWorkload(ctx, w, t, a); err != nil {
+		return true, ctrl.Result{}, err
+	}
+	rel, err := r.installTakeover(ctx, w, t)
+	if err != nil {
+		return r.takeoverFailed(ctx, w, t, err)
+	}
+	a.Revision = rel.Version
+	a.Message = fmt.Sprintf("took over %s installed from YAML as release %s revision %d (%s %s)", t.what, w.release, rel.Version, w.chart, comp.Spec.Version)
+	if a.PreviousAPIKeySecret != "" {
+		a.Message += fmt.Sprintf("; the API key is now read from Secret %s instead of %s", w.cluster.Spec.APIKeySecret, a.PreviousAPIKeySecret)
+	}
+	comp.Status.Adoption = a
+	r.adopted(comp, a.Message)
+	log.FromContext(ctx).Info("took over an installation made from YAML", "workload", t.what, "release", w.release, "revision", rel.Version)
+	return false, ctrl.Result{}, nil
+}
+
+// checkTakeover loads the chart and dry-runs the take-ownership install on the server (t.req and t.manifest
+// are set). done is true when the takeover cannot proceed now: the reconcile ends with res and err.
+func (r *ComponentReconciler) checkTakeover(ctx context.Context, w *work, t *takeover) (done bool, res ctrl.Result, err error) {
+	comp := w.comp
 	loaded, err := r.Charts.Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: comp.Spec.Version})
 	if errors.Is(err, charts.ErrVersionNotFound) || errors.Is(err, charts.ErrChartNotFound) {
 		return r.failAdoption(ctx, w, fmt.Sprintf("the chart to take over the running installation with is not in the repository: %v", err),
@@ -172,20 +218,16 @@ func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl
 		r.event(comp, corev1.EventTypeWarning, castwarev1.ReasonChartUnavailable, "FetchChart", msg)
 		return true, ctrl.Result{}, fmt.Errorf("load chart: %w", err)
 	}
-	req := helm.Request{Owner: comp, ReleaseName: w.release, Chart: loaded.Chart, Values: w.values, TakeOwnership: true,
+	t.req = helm.Request{Owner: comp, ReleaseName: w.release, Chart: loaded.Chart, Values: w.values, TakeOwnership: true,
 		Description: fmt.Sprintf("castware-operator: took over %s %s (generation %d)", w.chart, comp.Spec.Version, comp.Generation)}
-	what := "the existing objects"
-	if wl != nil {
-		what = wl.Ref()
-	}
-	dry := req
+	dry := t.req
 	dry.DryRun = true
 	rendered, err := r.Engine.Install(ctx, dry)
 	if err != nil {
 		if transient(err) {
 			return true, ctrl.Result{}, err
 		}
-		return r.failAdoption(ctx, w, fmt.Sprintf("the dry run of taking over %s with %s %s failed: %v", what, w.chart, comp.Spec.Version, err),
+		return r.failAdoption(ctx, w, fmt.Sprintf("the dry run of taking over %s with %s %s failed: %v", t.what, w.chart, comp.Spec.Version, err),
 			"correct spec.values or spec.version", false)
 	}
 	conflicts, err := migration.Takeover{Reader: r.APIReader, Writer: r.Client}.Check(ctx, rendered.Manifest, w.release, comp.Namespace)
@@ -193,61 +235,66 @@ func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl
 		return true, ctrl.Result{}, err
 	}
 	if len(conflicts) > 0 {
-		return r.failAdoption(ctx, w, fmt.Sprintf("taking over %s with %s %s would fail (server-side dry run): %s", what, w.chart, comp.Spec.Version, migration.Conflicts(conflicts)),
+		return r.failAdoption(ctx, w, fmt.Sprintf("taking over %s with %s %s would fail (server-side dry run): %s", t.what, w.chart, comp.Spec.Version, migration.Conflicts(conflicts)),
 			"remove or rename the conflicting objects, or correct spec.values", false)
 	}
-
-	a := &castwarev1.Adoption{Source: castwarev1.MigrationYAML, ValuesHash: w.hash, Time: metav1.NewTime(r.now())}
-	if comp.Spec.Migration == castwarev1.MigrationHelm {
-		a.Source = castwarev1.MigrationHelm // the release is gone: its objects are taken over like a YAML install
-	}
-	var resume func()
-	chartSetsKey := false
-	if wl != nil {
-		a.Workload, a.WorkloadUID = wl.Ref(), wl.UID
-		a.PreviousAPIKeySecret = previousKeySecret(ctx, r.APIReader, wl, spec, w.cluster)
-		// An API_KEY entry the chart renders itself replaces the legacy one; otherwise the legacy one is rewired.
-		if chartSetsKey, err = migration.ManifestSetsEnv(rendered.Manifest, migration.APIKeyEnv); err != nil {
-			return true, ctrl.Result{}, err
-		}
-		if !chartSetsKey {
-			if resume, err = r.rewireLegacyKeyEnv(ctx, wl, spec, w.cluster.Spec.APIKeySecret); err != nil {
-				return true, ctrl.Result{}, err
-			}
-		}
-		if resume == nil && wl.Annotations[annotationTakeoverPaused] == "true" {
-			resume = r.resumeFunc(ctx, wl) // paused by a takeover that was interrupted before it could resume it
-		}
-	}
-	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, fmt.Sprintf("taking over %s as release %s (%s %s)", what, w.release, w.chart, comp.Spec.Version))
-	rel, err := r.Engine.Install(ctx, req)
-	if err == nil && wl != nil && !chartSetsKey {
-		if derr := r.dropRewiredKeyEnv(ctx, wl, spec, w.cluster.Spec.APIKeySecret); derr != nil {
-			// Harmless: the entry reads the same Secret as the chart's wiring. The next takeover check retries.
-			logger.Info("could not remove the rewired API_KEY variable after the takeover", "workload", what, "error", redact.Error(derr))
-		}
-	}
-	if resume != nil {
-		resume()
-	}
-	if err != nil {
-		if after, oerr := r.Engine.Observe(ctx, comp, w.release); oerr == nil && after.Latest != nil {
-			return true, ctrl.Result{RequeueAfter: time.Second}, nil // a failed revision was recorded: resumeTakeover reports it
-		}
-		if transient(err) {
-			return true, ctrl.Result{}, err
-		}
-		return r.failAdoption(ctx, w, fmt.Sprintf("taking over %s failed: %v", what, err), "correct the cause", true)
-	}
-	a.Revision = rel.Version
-	a.Message = fmt.Sprintf("took over %s installed from YAML as release %s revision %d (%s %s)", what, w.release, rel.Version, w.chart, comp.Spec.Version)
-	if a.PreviousAPIKeySecret != "" {
-		a.Message += fmt.Sprintf("; the API key is now read from Secret %s instead of %s", w.cluster.Spec.APIKeySecret, a.PreviousAPIKeySecret)
-	}
-	comp.Status.Adoption = a
-	r.adopted(comp, a.Message)
-	logger.Info("took over an installation made from YAML", "workload", what, "release", w.release, "revision", rel.Version)
+	t.manifest = rendered.Manifest
 	return false, ctrl.Result{}, nil
+}
+
+// prepareWorkload records the workload on the adoption and, unless the chart renders API_KEY itself, points
+// the workload's legacy API_KEY entry at the Cluster's Secret before the install (t.resume unpauses it).
+func (r *ComponentReconciler) prepareWorkload(ctx context.Context, w *work, t *takeover, a *castwarev1.Adoption) error {
+	if t.wl == nil {
+		return nil
+	}
+	wls := r.workloads()
+	secret := w.cluster.Spec.APIKeySecret
+	a.Workload, a.WorkloadUID = t.wl.Ref(), t.wl.UID
+	a.PreviousAPIKeySecret = wls.PreviousKeySecret(ctx, t.wl, t.spec, secret)
+	var err error
+	if t.chartSetsKey, err = migration.ManifestSetsEnv(t.manifest, migration.APIKeyEnv); err != nil {
+		return err
+	}
+	if !t.chartSetsKey {
+		if t.resume, err = wls.RewireLegacyKeyEnv(ctx, t.wl, t.spec, secret); err != nil {
+			return err
+		}
+	}
+	if t.resume == nil && t.wl.PausedByTakeover() {
+		t.resume = wls.Resume(ctx, t.wl) // paused by a takeover that was interrupted before it could resume it
+	}
+	return nil
+}
+
+// installTakeover runs the take-ownership install; after it succeeded the rewired API_KEY entry is removed,
+// and either way a Deployment paused for it is resumed.
+func (r *ComponentReconciler) installTakeover(ctx context.Context, w *work, t *takeover) (*helm.Release, error) {
+	comp := w.comp
+	r.setProgressing(comp, metav1.ConditionTrue, castwarev1.ReasonMigrating, fmt.Sprintf("taking over %s as release %s (%s %s)", t.what, w.release, w.chart, comp.Spec.Version))
+	rel, err := r.Engine.Install(ctx, t.req)
+	if err == nil && t.wl != nil && !t.chartSetsKey {
+		if derr := r.workloads().DropRewiredKeyEnv(ctx, t.wl, t.spec, w.cluster.Spec.APIKeySecret); derr != nil {
+			// Harmless: the entry reads the same Secret as the chart's wiring. The next takeover check retries.
+			log.FromContext(ctx).Info("could not remove the rewired API_KEY variable after the takeover", "workload", t.what, "error", redact.Error(derr))
+		}
+	}
+	if t.resume != nil {
+		t.resume()
+	}
+	return rel, err
+}
+
+// takeoverFailed handles a failed takeover install: a recorded failed revision is left to resumeTakeover, a
+// transient error is retried, anything else makes the Component readonly.
+func (r *ComponentReconciler) takeoverFailed(ctx context.Context, w *work, t *takeover, err error) (bool, ctrl.Result, error) {
+	if after, oerr := r.Engine.Observe(ctx, w.comp, w.release); oerr == nil && after.Latest != nil {
+		return true, ctrl.Result{RequeueAfter: time.Second}, nil // a failed revision was recorded: resumeTakeover reports it
+	}
+	if transient(err) {
+		return true, ctrl.Result{}, err
+	}
+	return r.failAdoption(ctx, w, fmt.Sprintf("taking over %s failed: %v", t.what, err), "correct the cause", true)
 }
 
 // resumeTakeover handles a takeover install of this operator that did not deploy: one still running, one
@@ -319,139 +366,6 @@ func (r *ComponentReconciler) adopted(comp *castwarev1.Component, msg string) {
 	r.event(comp, corev1.EventTypeNormal, castwarev1.ReasonAdopted, "Adopt", msg)
 }
 
-// previousKeySecret returns the Secret the workload reads API_KEY from, when it is not the Cluster's.
-func previousKeySecret(ctx context.Context, reader client.Reader, wl *migration.Workload, spec catalog.Workload, cl *castwarev1.Cluster) string {
-	for _, name := range migration.Extract(wl, spec).KeySecretCandidates {
-		if cl != nil && name == cl.Spec.APIKeySecret {
-			return ""
-		}
-		sec := &corev1.Secret{}
-		if err := reader.Get(ctx, client.ObjectKey{Namespace: wl.Namespace, Name: name}, sec); err == nil && len(sec.Data[migration.APIKeyEnv]) > 0 {
-			return name
-		}
-	}
-	return ""
-}
-
-// keepSecret annotates a Secret so Helm leaves it in place when a release stops rendering it.
-func (r *ComponentReconciler) keepSecret(ctx context.Context, namespace, name string) error {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{"helm.sh/resource-policy": "keep"}}})
-	sec := &corev1.Secret{}
-	sec.Namespace, sec.Name = namespace, name
-	if err := r.Client.Patch(ctx, sec, client.RawPatch(types.MergePatchType, patch)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("keep Secret %s: %w", name, err)
-	}
-	return nil
-}
-
-// rewireLegacyKeyEnv (called when the chart does not render API_KEY) points an API_KEY env entry (a literal
-// key, or a reference to a legacy Secret) at the Cluster's Secret before the takeover install. Such an entry wins over the envFrom
-// the chart renders, and a take-ownership patch removes nothing; pointing it at the Secret the chart wires in
-// drops the plaintext key at once and leaves the workload reading a valid key whatever becomes of the
-// install. dropRewiredKeyEnv removes the entry once the chart's wiring is in place. A Deployment is paused
-// meanwhile (and marked, so a takeover interrupted before it resumes is resumed by the next one), so the
-// rewiring, the install and the removal roll out once; resume (nil when nothing was changed) unpauses it.
-func (r *ComponentReconciler) rewireLegacyKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, secret string) (func(), error) {
-	c := wl.MainContainer(spec.Container)
-	i := migration.LegacyKeyEnv(c)
-	if i < 0 || readsKeyFrom(c.Env[i], secret) {
-		return nil, nil
-	}
-	paused := wl.Kind == "Deployment"
-	if paused {
-		pause, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annotationTakeoverPaused: "true"}},
-			"spec": map[string]any{"paused": true}})
-		d := &appsv1.Deployment{}
-		d.Namespace, d.Name = wl.Namespace, wl.Name
-		if err := r.Client.Patch(ctx, d, client.RawPatch(types.MergePatchType, pause)); err != nil {
-			return nil, fmt.Errorf("pause %s for the takeover: %w", wl.Ref(), err)
-		}
-	}
-	rewired := corev1.EnvVar{Name: migration.APIKeyEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-		LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: migration.APIKeyEnv}}}
-	path := fmt.Sprintf("/spec/template/spec/containers/%d/env/%d", containerIndex(wl, c.Name), i)
-	if err := r.patchJSON(ctx, wl, []map[string]any{{"op": "test", "path": path + "/name", "value": migration.APIKeyEnv},
-		{"op": "replace", "path": path, "value": rewired}}); err != nil {
-		if paused {
-			r.resumeFunc(ctx, wl)()
-		}
-		return nil, fmt.Errorf("point the legacy API_KEY variable of %s at Secret %s: %w", wl.Ref(), secret, err)
-	}
-	if !paused {
-		return nil, nil
-	}
-	return r.resumeFunc(ctx, wl), nil
-}
-
-// dropRewiredKeyEnv removes the API_KEY entry rewireLegacyKeyEnv left (it reads the same Secret as the chart's
-// wiring, so it only duplicates it) once the takeover install succeeded.
-func (r *ComponentReconciler) dropRewiredKeyEnv(ctx context.Context, wl *migration.Workload, spec catalog.Workload, secret string) error {
-	cur, err := migration.GetWorkload(ctx, r.APIReader, wl.Kind, wl.Namespace, wl.Name)
-	if err != nil || cur == nil {
-		return err
-	}
-	c := cur.MainContainer(spec.Container)
-	i := migration.LegacyKeyEnv(c)
-	if i < 0 || !readsKeyFrom(c.Env[i], secret) {
-		return nil
-	}
-	path := fmt.Sprintf("/spec/template/spec/containers/%d/env/%d", containerIndex(cur, c.Name), i)
-	return r.patchJSON(ctx, cur, []map[string]any{{"op": "test", "path": path + "/name", "value": migration.APIKeyEnv}, {"op": "remove", "path": path}})
-}
-
-// readsKeyFrom reports whether an env entry takes API_KEY from the Secret named secret.
-func readsKeyFrom(e corev1.EnvVar, secret string) bool {
-	return e.Value == "" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
-		e.ValueFrom.SecretKeyRef.Name == secret && e.ValueFrom.SecretKeyRef.Key == migration.APIKeyEnv
-}
-
-func containerIndex(wl *migration.Workload, name string) int {
-	for j := range wl.Template.Spec.Containers {
-		if wl.Template.Spec.Containers[j].Name == name {
-			return j
-		}
-	}
-	return 0
-}
-
-// patchJSON applies a JSON patch to a workload.
-func (r *ComponentReconciler) patchJSON(ctx context.Context, wl *migration.Workload, ops []map[string]any) error {
-	obj := newTyped(wl.Kind)
-	obj.SetNamespace(wl.Namespace)
-	obj.SetName(wl.Name)
-	raw, err := json.Marshal(ops)
-	if err != nil {
-		return err
-	}
-	return r.Client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw))
-}
-
-// annotationTakeoverPaused marks a Deployment a takeover paused.
-const annotationTakeoverPaused = "castware.cast.ai/takeover-paused"
-
-// resumeFunc returns a function that unpauses a Deployment a takeover paused.
-func (r *ComponentReconciler) resumeFunc(ctx context.Context, wl *migration.Workload) func() {
-	return func() {
-		unpause, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{annotationTakeoverPaused: nil}},
-			"spec": map[string]any{"paused": false}})
-		d := &appsv1.Deployment{}
-		d.Namespace, d.Name = wl.Namespace, wl.Name
-		if err := r.Client.Patch(ctx, d, client.RawPatch(types.MergePatchType, unpause)); err != nil {
-			log.FromContext(ctx).Error(err, "resume Deployment after the takeover", "deployment", wl.Name)
-		}
-	}
-}
-
-func newTyped(kind string) client.Object {
-	switch kind {
-	case "DaemonSet":
-		return &appsv1.DaemonSet{}
-	case "StatefulSet":
-		return &appsv1.StatefulSet{}
-	}
-	return &appsv1.Deployment{}
-}
-
 // afterAdoption finishes an adoption once the component is ready: the previous API-key Secret is reported
 // unused as soon as no ready workload reads it, and old objects the chart replaces are removed.
 func (r *ComponentReconciler) afterAdoption(ctx context.Context, w *work, res ctrl.Result, err error) (ctrl.Result, error) {
@@ -482,20 +396,9 @@ func (r *ComponentReconciler) checkPreviousKey(ctx context.Context, w *work, rel
 	if a.PreviousAPIKeySecret == "" || a.PreviousAPIKeySecretUnused {
 		return true, nil
 	}
-	used, err := migration.ManifestReadsSecret(rel.Manifest, a.PreviousAPIKeySecret)
-	if err != nil {
+	used, err := r.workloads().SecretInUse(ctx, rel.Manifest, a.PreviousAPIKeySecret, w.comp.Namespace, a.Workload)
+	if err != nil || used {
 		return false, err
-	}
-	if !used && a.Workload != "" {
-		kind, name, _ := strings.Cut(a.Workload, "/")
-		live, err := liveTemplate(ctx, r.APIReader, kind, w.comp.Namespace, name)
-		if err != nil {
-			return false, err
-		}
-		used = live != nil && migration.PodSpecReadsSecret(live.Spec, a.PreviousAPIKeySecret)
-	}
-	if used {
-		return false, nil
 	}
 	a.PreviousAPIKeySecretUnused = true
 	msg := fmt.Sprintf("Secret %s (the API key %s read before the takeover) is no longer used: %s reads its key from Secret %s. It was left in place; delete it when nothing else needs it",
@@ -513,27 +416,20 @@ func (r *ComponentReconciler) cleanLeftovers(ctx context.Context, w *work, rel *
 	if len(w.entry.LegacyObjects) == 0 {
 		return nil
 	}
-	facts := ClusterFactsFor(w.cluster)
+	facts := clusterspec.Facts(w.cluster)
 	facts.Namespace = w.comp.Namespace
 	objs, err := w.entry.LegacyObjectsFor(facts)
 	if err != nil {
 		return err
 	}
-	live, err := migration.LiveLegacyObjects(ctx, r.APIReader, objs)
+	wls := r.workloads()
+	remove, keep, err := wls.Leftovers(ctx, objs, rel.Manifest, w.release, w.comp.Namespace)
 	if err != nil {
 		return err
 	}
-	rendered, err := migration.RenderedRefs(r.Client, rel.Manifest, w.comp.Namespace)
+	removed, err := wls.Remove(ctx, remove)
 	if err != nil {
 		return err
-	}
-	remove, keep := migration.PlanLeftovers(live, rendered, w.release, w.comp.Namespace)
-	var removed []string
-	for _, o := range remove {
-		if err := o.Delete(ctx, r.Client); err != nil {
-			return err
-		}
-		removed = append(removed, o.String())
 	}
 	if len(removed) > 0 {
 		a.Removed = append(a.Removed, removed...)
@@ -550,15 +446,6 @@ func (r *ComponentReconciler) cleanLeftovers(ctx context.Context, w *work, rel *
 		}
 	}
 	return nil
-}
-
-// liveTemplate reads a workload's pod template (nil when the workload is gone).
-func liveTemplate(ctx context.Context, reader client.Reader, kind, namespace, name string) (*corev1.PodTemplateSpec, error) {
-	wl, err := migration.GetWorkload(ctx, reader, kind, namespace, name)
-	if err != nil || wl == nil {
-		return nil, err
-	}
-	return &wl.Template, nil
 }
 
 // reconcileReadonlyYAML mirrors a YAML-installed workload's version on a readonly Component; a Component
@@ -588,10 +475,17 @@ func (r *ComponentReconciler) reconcileReadonlyYAML(ctx context.Context, w *work
 		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, msg)
 		return ctrl.Result{RequeueAfter: w.entry.Period()}, nil
 	}
-	chart := w.entry.Chart
-	if l := comp.Labels[castwarev1.LabelHelmChart]; l != "" {
-		chart = l
+	if err := r.mirrorYAMLWorkload(ctx, w, wl, spec); err != nil {
+		return ctrl.Result{}, err
 	}
+	return ctrl.Result{RequeueAfter: w.entry.Period()}, nil
+}
+
+// mirrorYAMLWorkload sets a readonly Component's version, Progressing and Available from the workload of
+// its YAML installation.
+func (r *ComponentReconciler) mirrorYAMLWorkload(ctx context.Context, w *work, wl *migration.Workload, spec catalog.Workload) error {
+	comp := w.comp
+	chart := w.entry.ChartFor(comp.Labels[castwarev1.LabelHelmChart])
 	current, note := r.yamlChartVersion(ctx, w, wl, spec, chart)
 	comp.Status.CurrentVersion = current
 	comp.Status.Revision, comp.Status.Chart = 0, ""
@@ -600,9 +494,9 @@ func (r *ComponentReconciler) reconcileReadonlyYAML(ctx context.Context, w *work
 		msg = fmt.Sprintf("readonly: the chart version %s was installed from is unknown (%s); set spec.version to the chart version it runs, then spec.readonly to false, to take it over", wl.Ref(), note)
 	}
 	r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, msg)
-	ready, err := workloadReady(ctx, r.APIReader, wl)
+	ready, err := r.workloads().Ready(ctx, wl)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	version := comp.Status.CurrentVersion
 	if version == "" {
@@ -613,7 +507,7 @@ func (r *ComponentReconciler) reconcileReadonlyYAML(ctx context.Context, w *work
 	} else {
 		r.setAvailable(comp, metav1.ConditionFalse, castwarev1.ReasonReadonly, fmt.Sprintf("readonly: %s (%s) is not ready: %s", wl.Ref(), version, ready.Detail))
 	}
-	return ctrl.Result{RequeueAfter: w.entry.Period()}, nil
+	return nil
 }
 
 // yamlChartVersion returns the chart version a YAML-installed workload runs (its chart label, or the chart
@@ -627,31 +521,6 @@ func (r *ComponentReconciler) yamlChartVersion(ctx context.Context, w *work, wl 
 		return "", err.Error()
 	}
 	return version, note
-}
-
-// workloadReady reads a workload's readiness with the engine's rules.
-func workloadReady(ctx context.Context, reader client.Reader, wl *migration.Workload) (helm.WorkloadStatus, error) {
-	key := client.ObjectKey{Namespace: wl.Namespace, Name: wl.Name}
-	switch wl.Kind {
-	case "Deployment":
-		d := &appsv1.Deployment{}
-		if err := reader.Get(ctx, key, d); err != nil {
-			return helm.WorkloadStatus{}, err
-		}
-		return helm.DeploymentReady(d), nil
-	case "DaemonSet":
-		d := &appsv1.DaemonSet{}
-		if err := reader.Get(ctx, key, d); err != nil {
-			return helm.WorkloadStatus{}, err
-		}
-		return helm.DaemonSetReady(d), nil
-	default:
-		s := &appsv1.StatefulSet{}
-		if err := reader.Get(ctx, key, s); err != nil {
-			return helm.WorkloadStatus{}, err
-		}
-		return helm.StatefulSetReady(s), nil
-	}
 }
 
 // transient reports whether an error is worth retrying with backoff rather than failing a takeover.

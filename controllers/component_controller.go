@@ -21,6 +21,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/clusterspec"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/metrics"
 	"github.com/castware-operator/castware-operator/internal/redact"
@@ -267,14 +268,12 @@ func (r *ComponentReconciler) entryFor(comp *castwarev1.Component) (*catalog.Ent
 
 // chartOf is the chart a Component installs: its chart label, else its catalog entry's.
 func chartOf(comp *castwarev1.Component, entry *catalog.Entry) string {
-	return or(comp.Labels[castwarev1.LabelHelmChart], entry.Chart)
+	return entry.ChartFor(comp.Labels[castwarev1.LabelHelmChart])
 }
 
+// releaseName is the release a Component uses: spec.releaseName, else its catalog entry's.
 func releaseName(comp *castwarev1.Component, entry *catalog.Entry) string {
-	if comp.Spec.ReleaseName != "" {
-		return comp.Spec.ReleaseName
-	}
-	return entry.ReleaseName
+	return entry.ReleaseFor(comp.Spec.ReleaseName)
 }
 
 func userValues(comp *castwarev1.Component) (map[string]any, error) {
@@ -314,10 +313,10 @@ func (r *ComponentReconciler) clusterFor(ctx context.Context, comp *castwarev1.C
 }
 
 func (r *ComponentReconciler) facts(ctx context.Context, cl *castwarev1.Cluster, comp *castwarev1.Component, entry *catalog.Entry) (catalog.ClusterFacts, error) {
-	f := ClusterFactsFor(cl)
+	f := clusterspec.Facts(cl)
 	f.Namespace = comp.Namespace
 	if entry.UsesFact("APIKey") {
-		key, _, err := readAPIKey(ctx, r.APIReader, cl)
+		key, _, err := clusterspec.ReadAPIKey(ctx, r.APIReader, cl)
 		if err != nil {
 			return f, err
 		}

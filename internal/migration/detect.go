@@ -144,21 +144,12 @@ type Detector struct {
 
 // Names returns the release name and chart of a catalog entry: from the directory when it answers, else the catalog.
 func (d Detector) Names(ctx context.Context, entry *catalog.Entry) (releaseName, chart string) {
-	releaseName, chart = entry.ReleaseName, entry.Chart
-	if d.Directory == nil {
-		return releaseName, chart
+	if d.Directory != nil {
+		if r, c, err := d.Directory.Component(ctx, entry.Component); err == nil {
+			return entry.ReleaseFor(r), entry.ChartFor(c)
+		}
 	}
-	r, c, err := d.Directory.Component(ctx, entry.Component)
-	if err != nil {
-		return releaseName, chart
-	}
-	if r != "" {
-		releaseName = r
-	}
-	if c != "" {
-		chart = c
-	}
-	return releaseName, chart
+	return entry.ReleaseFor(), entry.ChartFor()
 }
 
 // MadeByOperator reports whether a release revision was made by this operator (any of its processes).

@@ -11,9 +11,10 @@
 //   - the Cluster hook (scanner.go, terraform.go): create a Component for every component found without one,
 //     as Cluster.spec.migrationMode says (write, autoUpgrade or read), or hand Terraform-created Components
 //     over once their version is known;
-//   - takeover support used by the Component controller (takeover.go, leftovers.go): a server-side dry run
-//     of exactly the patches Helm's take-ownership install would send, and the plan for objects of an old
-//     installation the chart replaces.
+//   - takeover support used by the Component controller (takeover.go, leftovers.go, workloads.go): a
+//     server-side dry run of exactly the patches Helm's take-ownership install would send, the patches of
+//     the running workload around that install (its legacy API_KEY entry, a paused rollout), and the plan
+//     for objects of an old installation the chart replaces. The controller decides when; these know how.
 //
 // The pure functions (extraction, version parsing, value sanitising, leftover planning, Terraform handover)
 // have table tests next to them; the behaviour against a real control plane is tested in test/integration.

@@ -6,7 +6,6 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/castware-operator/castware-operator/controllers"
 	"github.com/castware-operator/castware-operator/internal/migration"
 )
 
@@ -23,8 +22,7 @@ type MigrationOptions struct {
 	ScanInterval time.Duration
 }
 
-// connectMigration registers the migration Cluster hook first, so an existing cluster ID is kept before
-// anything registers the cluster.
+// connectMigration builds the migration Cluster hook (its place among the hooks: clusterHooks).
 func (op *Operator) connectMigration(opts Options) error {
 	mgr := op.Manager
 	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
@@ -41,7 +39,6 @@ func (op *Operator) connectMigration(opts Options) error {
 		Charts:      op.Charts, Recorder: mgr.GetEventRecorder("castware-operator"),
 		Interval: mo.ScanInterval,
 	}
-	op.Clusters.Hooks = append([]controllers.ClusterHook{op.Migration}, op.Clusters.Hooks...)
 	return nil
 }
 

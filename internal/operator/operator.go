@@ -263,18 +263,12 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			return nil, err
 		}
 	}
-	if op.Conns != nil {
-		// First of all hooks: every later one talks to Cast AI with the Cluster's current key.
-		op.Clusters.Hooks = append([]controllers.ClusterHook{console.KeyHook{Conns: op.Conns}}, op.Clusters.Hooks...)
-	}
-	// Before every hook that talks to Cast AI (only the self-upgrade hook, prepended next, runs earlier): the
-	// copies follow the key even while Cast AI is unreachable or rejects it.
-	op.Clusters.Hooks = append([]controllers.ClusterHook{dependents.Hook{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}}, op.Clusters.Hooks...)
 	if opts.SelfUpgrade != nil {
 		if err := op.connectSelfUpgrade(opts); err != nil {
 			return nil, err
 		}
 	}
+	op.Clusters.Hooks = op.clusterHooks(mgr.GetClient(), mgr.GetAPIReader(), access.GrantCommand(operatorRelease(opts)))
 	op.Clusters.WatchedSecrets = []string{dependents.ClusterControllerSecret}
 	op.wirePermissionChecks()
 	if err := op.Clusters.SetupWithManager(mgr); err != nil {
@@ -328,14 +322,10 @@ func (op *Operator) connectCastAI(opts Options) error {
 	op.Conns = console.NewConnections(append([]castai.Option{castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent()), apiObserver()}, co.ClientOptions...)...)
 	op.Poller = &console.Poller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Conns: op.Conns, Catalog: opts.Catalog,
 		Interval: co.PollInterval, ActiveInterval: co.ActivePollInterval, ActiveFor: co.ActivePollFor, LongPoll: co.LongPoll}
-	release := co.OperatorRelease
-	if release == "" {
-		release = envOr(opts.Env, "HELM_RELEASE_NAME", "castware-operator")
-	}
+	release, _ := operatorRelease(opts)
 	op.Registrar = &console.Registrar{Client: mgr.GetClient(), Conns: op.Conns, Engine: op.Engine, Poller: op.Poller, Env: opts.Env,
 		Metadata: co.Metadata, OperatorNamespace: co.OperatorNamespace, OperatorRelease: release, Logs: co.Logs}
 	op.Reporter = console.NewReporter(&console.Reporter{Client: mgr.GetClient(), Writer: mgr.GetClient(), Reader: mgr.GetAPIReader(), Conns: op.Conns, Engine: op.Engine, Catalog: opts.Catalog})
-	op.Clusters.Hooks = append([]controllers.ClusterHook{op.Registrar}, op.Clusters.Hooks...)
 	wakeups := op.clusterWakeups()
 	op.Poller.Wakeup = func(key types.NamespacedName) {
 		op.Registrar.Recheck(key)

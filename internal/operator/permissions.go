@@ -58,7 +58,6 @@ func (op *Operator) connectPermissions(opts Options) error {
 	op.PermissionDetector, op.PermissionGate = det, gate
 	op.Components.Permissions = gate
 	op.Components.PermissionWakeups = gate.Wakeups()
-	op.Clusters.Hooks = append(op.Clusters.Hooks, access.ClusterHook{Detector: det, Command: command})
 	wakeups := op.clusterWakeups()
 	reader := mgr.GetClient()
 	det.OnChange(func(_ access.Status, changed bool) {

@@ -6,7 +6,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/controllers"
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 	"github.com/castware-operator/castware-operator/internal/version"
@@ -34,7 +33,6 @@ func (op *Operator) connectSelfUpgrade(opts Options) error {
 	if err := op.Manager.Add(op.SelfUpgrade.Runnable()); err != nil {
 		return err
 	}
-	op.Clusters.Hooks = append([]controllers.ClusterHook{op.SelfUpgrade.Hook()}, op.Clusters.Hooks...)
 	if op.Poller != nil {
 		op.Poller.SelfUpgrade = op.SelfUpgrade
 	}

@@ -76,10 +76,7 @@ func WebhookNames(release string) (service, secret, mutating, validating string)
 func (op *Operator) connectWebhooks(opts Options) error {
 	mgr := op.Manager
 	w := *opts.Webhooks
-	release := opts.CastAI.OperatorRelease
-	if release == "" {
-		release = envOr(opts.Env, "HELM_RELEASE_NAME", "castware-operator")
-	}
+	release, _ := operatorRelease(opts)
 	service, secret, mutating, validating := WebhookNames(release)
 	w.ServiceName = or(w.ServiceName, service)
 	w.CertSecret = or(w.CertSecret, secret)

@@ -9,15 +9,14 @@ import (
 	"sync"
 
 	"github.com/Masterminds/semver/v3"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
+	"github.com/castware-operator/castware-operator/internal/clusterspec"
 	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
@@ -123,7 +122,7 @@ func (u *Upgrader) autoUpdate(ctx context.Context, cl *castwarev1.Cluster) error
 }
 
 // ClientFromSecret returns an APIFor that builds one *castai.Client per Cluster API URL, reading the API
-// key from the Cluster's Secret (key API_KEY) at each call, so a rotated key is used at once.
+// key from the Cluster's Secret at each call (clusterspec.ReadAPIKey), so a rotated key is used at once.
 func ClientFromSecret(reader client.Reader, opts ...castai.Option) APIFor {
 	var mu sync.Mutex
 	clients := map[string]*castai.Client{}
@@ -134,17 +133,10 @@ func ClientFromSecret(reader client.Reader, opts ...castai.Option) APIFor {
 		if c, ok := clients[key]; ok {
 			return c, nil
 		}
-		ns, secret := cl.Namespace, cl.Spec.APIKeySecret
+		owner := cl.DeepCopy()
 		c, err := castai.New(cl.Spec.API.APIURL, castai.KeyFunc(func(ctx context.Context) (string, error) {
-			s := &corev1.Secret{}
-			if err := reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: secret}, s); err != nil {
-				return "", fmt.Errorf("read API-key Secret %s: %w", secret, err)
-			}
-			k := strings.TrimSpace(string(s.Data[castwarev1.APIKeySecretKey]))
-			if k == "" {
-				return "", fmt.Errorf("secret %s has no %s", secret, castwarev1.APIKeySecretKey)
-			}
-			return k, nil
+			k, _, err := clusterspec.ReadAPIKey(ctx, reader, owner)
+			return k, err
 		}), opts...)
 		if err != nil {
 			return nil, fmt.Errorf("cast AI client for cluster %s: %w", cl.Name, err)

@@ -13,8 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/controllers"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/clusterspec"
 )
 
 // ClusterDefaulter sets the documented Cluster defaults (see DefaultCluster).
@@ -63,7 +63,7 @@ func DefaultCluster(cl, old *castwarev1.Cluster) {
 	}
 }
 
-// derivedGRPCURLs is controllers.DerivedGRPCURLs for DNS names only: an IP address or "localhost" (a local
+// derivedGRPCURLs is clusterspec.DerivedGRPCURLs for DNS names only: an IP address or "localhost" (a local
 // or fake API) has no sibling gRPC host to derive.
 func derivedGRPCURLs(apiURL string) (grpc, kvisor string) {
 	u, err := url.Parse(apiURL)
@@ -73,7 +73,7 @@ func derivedGRPCURLs(apiURL string) (grpc, kvisor string) {
 	if h := u.Hostname(); net.ParseIP(h) != nil || !strings.Contains(h, ".") {
 		return "", ""
 	}
-	return controllers.DerivedGRPCURLs(apiURL)
+	return clusterspec.DerivedGRPCURLs(apiURL)
 }
 
 // ClusterValidator validates Clusters (see ValidateCluster).
@@ -104,7 +104,7 @@ func ValidateCluster(old, cl *castwarev1.Cluster) (admission.Warnings, error) {
 	var warnings admission.Warnings
 	spec := &cl.Spec
 	if old == nil {
-		if err := controllers.ValidateClusterSpec(spec); err != nil {
+		if err := clusterspec.Validate(spec); err != nil {
 			problems = append(problems, err.Error())
 		}
 		problems = appendIf(problems, validateRepo(spec.HelmRepoURL))
@@ -136,7 +136,7 @@ func ValidateCluster(old, cl *castwarev1.Cluster) (admission.Warnings, error) {
 		}
 	}
 	if spec.API.APIURL != old.Spec.API.APIURL {
-		if err := controllers.ValidateAPIURL(spec.API.APIURL); err != nil {
+		if err := clusterspec.ValidateAPIURL(spec.API.APIURL); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}

@@ -45,10 +45,7 @@ func DefaultComponent(c *castwarev1.Component, cat *catalog.Catalog) {
 		return
 	}
 	if c.Spec.ReleaseName == "" {
-		c.Spec.ReleaseName = entry.ReleaseName
-		if c.Status.ReleaseName != "" {
-			c.Spec.ReleaseName = c.Status.ReleaseName
-		}
+		c.Spec.ReleaseName = entry.ReleaseFor(c.Status.ReleaseName)
 	}
 	if entry.Chart != "" && c.Labels[castwarev1.LabelHelmChart] == "" {
 		if c.Labels == nil {

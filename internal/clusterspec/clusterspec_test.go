@@ -1,4 +1,4 @@
-package controllers
+package clusterspec
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 )
 
-func TestValidateClusterSpec(t *testing.T) {
+func TestValidate(t *testing.T) {
 	ok := castwarev1.ClusterSpec{Provider: "eks", APIKeySecret: "k", API: castwarev1.APISpec{APIURL: "https://api.cast.ai"}}
 	tests := []struct {
 		name   string
@@ -28,7 +28,7 @@ func TestValidateClusterSpec(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := ok
 			tt.mutate(&s)
-			err := ValidateClusterSpec(&s)
+			err := Validate(&s)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -60,11 +60,11 @@ func TestDerivedGRPCURLs(t *testing.T) {
 	}
 }
 
-func TestClusterFactsFor(t *testing.T) {
+func TestFacts(t *testing.T) {
 	cl := &castwarev1.Cluster{Spec: castwarev1.ClusterSpec{Provider: "gke", APIKeySecret: "s", API: castwarev1.APISpec{APIURL: "https://api.cast.ai", GrpcURL: "grpc.example:443"},
 		Cluster: &castwarev1.ClusterMetadataSpec{ClusterID: "id"}}}
 	cl.Namespace = "ns"
-	f := ClusterFactsFor(cl)
+	f := Facts(cl)
 	if f.GRPCURL != "grpc.example:443" || f.KvisorGRPCURL != "kvisor.cast.ai" || f.ProviderCloud != "gcp" || f.ClusterID != "id" || f.APIKeySecret != "s" || f.Namespace != "ns" {
 		t.Fatalf("facts = %+v", f)
 	}
