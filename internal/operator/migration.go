@@ -44,8 +44,11 @@ func (op *Operator) connectMigration(opts Options) error {
 
 // ownRelease is the operator's own Helm release, when it knows it (the chart sets HELM_RELEASE_NAME).
 func (o Options) ownRelease() string {
-	if o.SelfUpgrade == nil {
-		return ""
+	if o.SelfUpgrade != nil && o.SelfUpgrade.ReleaseName != "" {
+		return o.SelfUpgrade.ReleaseName
 	}
-	return o.SelfUpgrade.ReleaseName
+	if release, namespace := operatorRelease(o); namespace == o.Namespace {
+		return release // without self-upgrade flags: the chart's HELM_RELEASE_NAME, else castware-operator
+	}
+	return ""
 }
