@@ -20,9 +20,9 @@ import (
 	"github.com/castware-operator/castware-operator/internal/memlimit"
 	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/redact"
-	"github.com/castware-operator/castware-operator/internal/removal"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/removal"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
-	"github.com/castware-operator/castware-operator/internal/subcmd"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/subcmd"
 	"github.com/castware-operator/castware-operator/internal/version"
 )
 

@@ -84,7 +84,7 @@ func (r *ComponentReconciler) heldBack(ctx context.Context, w *work, st *helm.St
 }
 
 // applyTiming are the log fields of the "applying" line (the bench splits install latency with them,
-// internal/bench/breakdown.go): seconds from the reconcile's start to the decision (cluster facts,
+// internal/devtools/bench/breakdown.go): seconds from the reconcile's start to the decision (cluster facts,
 // release history, readiness), then of each pre-apply check.
 func applyTiming(started, decided time.Time, took map[string]time.Duration) []any {
 	return []any{

@@ -14,7 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/castware-operator/castware-operator/internal/bench"
+	"github.com/castware-operator/castware-operator/internal/devtools/bench"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/castware-operator/castware-operator/internal/demo"
+	"github.com/castware-operator/castware-operator/internal/devtools/demo"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/castware-operator/castware-operator/internal/packaging"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // Chart repository faults. test/integration/failures_test.go (TestBadInputLeavesTheReleaseUntouched) checks

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // The suite's report: every passing case adds the fault it injected, what the operator did (from what the

@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/castware-operator/castware-operator/internal/demo"
+	"github.com/castware-operator/castware-operator/internal/devtools/demo"
 )
 
 // chromiumPath finds the browser `make test` installs (Debian's chromium).

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/castware-operator/castware-operator/internal/demo"
+	"github.com/castware-operator/castware-operator/internal/devtools/demo"
 )
 
 type syncBuffer struct {

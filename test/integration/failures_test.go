@@ -19,7 +19,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/operator"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // TestRejectedAtTheAPIServer checks the CRD schema refuses nonsense with a clear message.

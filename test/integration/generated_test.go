@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // TestGeneratedFilesUpToDate regenerates deepcopy code, CRDs and the RBAC rule sets with controller-gen

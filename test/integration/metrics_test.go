@@ -22,7 +22,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/metrics"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // TestMetricsSecureEndpoint runs the operator binary with --metrics-secure and the chart's RBAC, installs

@@ -9,7 +9,7 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	chartpkg "github.com/castware-operator/castware-operator/internal/charts"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // legacyAgentChart and legacyAgentApp are an older test-agent chart whose version is not its app version, as

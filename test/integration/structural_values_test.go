@@ -16,7 +16,7 @@ import (
 	chartpkg "github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/operator"
-	"github.com/castware-operator/castware-operator/internal/packaging"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 

@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/internal/packaging"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // TestChartWebhookConfigurations installs the operator chart's webhook configurations (rendered by helm for a

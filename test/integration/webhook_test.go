@@ -29,7 +29,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/certs"
 	"github.com/castware-operator/castware-operator/internal/operator"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 

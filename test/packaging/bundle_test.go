@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/castware-operator/castware-operator/internal/packaging"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 )
 
 // TestGeneratedFilesUpToDate: the chart's RBAC templates and CRDs, internal/permissions' rule sets and

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/castware-operator/castware-operator/internal/subcmd"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/subcmd"
 )
 
 // instruction is one Dockerfile instruction with its stage.

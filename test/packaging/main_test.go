@@ -22,8 +22,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/castware-operator/castware-operator/internal/packaging"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 var (

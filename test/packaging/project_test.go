@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/internal/packaging"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 )
 
 // hybridLayout is the layout key operator-sdk's `init --plugins=hybrid.helm.sdk.operatorframework.io`

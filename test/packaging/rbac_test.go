@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/castware-operator/castware-operator/internal/packaging"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 	"github.com/castware-operator/castware-operator/internal/permissions"
 )
 

@@ -13,11 +13,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/internal/cleanup"
-	"github.com/castware-operator/castware-operator/internal/crds"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/cleanup"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/crds"
 	"github.com/castware-operator/castware-operator/internal/permissions"
-	"github.com/castware-operator/castware-operator/internal/preflight"
-	"github.com/castware-operator/castware-operator/internal/removal"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/preflight"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/removal"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 )
 

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // makeVariable prints one variable of the repository's Makefile as `make` computes it, so the bench builds

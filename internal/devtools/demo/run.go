@@ -24,7 +24,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/castai/fake"
 	"github.com/castware-operator/castware-operator/internal/catalog"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // Options configure the demo.

@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/internal/crds"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/crds"
 )
 
 // Options configure a cleanup.

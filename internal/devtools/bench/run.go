@@ -20,7 +20,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/castai/fake"
-	"github.com/castware-operator/castware-operator/internal/testharness"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // Options configure a benchmark run.

@@ -22,10 +22,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/internal/cleanup"
-	"github.com/castware-operator/castware-operator/internal/crds"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/cleanup"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/crds"
 	"github.com/castware-operator/castware-operator/internal/helm"
-	"github.com/castware-operator/castware-operator/internal/preflight"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/preflight"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 )
 

@@ -31,7 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
-	"github.com/castware-operator/castware-operator/internal/cleanup"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/cleanup"
 )
 
 // Environment variables the operator chart sets on the operator.
