@@ -113,6 +113,31 @@ bundle: ## Regenerate the OLM bundle (bundle/, bundle.Dockerfile) from config/ a
 bundle-validate: ## Validate bundle/ with operator-framework/api's default validators and the operatorframework suite (a Go test).
 	go test $(GO_TEST_FLAGS) ./test/packaging -run 'TestBundleValidation|TestGeneratedFilesUpToDate'
 
+##@ Release (no Docker: internal/devtools/release builds OCI images in Go)
+
+RELEASE_DIR ?= bin/release
+# REGISTRY: where `make push` puts the release (host[:port][/path]); the released operator chart names
+# REGISTRY/castware-operator@digest and pulls its own newer charts from oci://REGISTRY/charts.
+REGISTRY    ?= ghcr.io/castware-operator
+RELEASE_TOOL = go run ./cmd/castware-release
+RELEASE_FLAGS = -out $(RELEASE_DIR) -registry $(REGISTRY) $(if $(IMAGE_VERSION),-version $(IMAGE_VERSION))
+
+.PHONY: image
+image: ## Build the operator image (linux/amd64 + linux/arm64 index, reproducible) as an OCI layout in $(RELEASE_DIR)/image.
+	$(RELEASE_TOOL) image $(RELEASE_FLAGS)
+
+.PHONY: bundle-image
+bundle-image: ## Build the OLM bundle image (bundle/, bundle.Dockerfile's labels) as an OCI layout in $(RELEASE_DIR)/bundle-image.
+	$(RELEASE_TOOL) bundle-image $(RELEASE_FLAGS)
+
+.PHONY: release
+release: ## Build image, bundle image and both chart archives (pinned to the image digest) and $(RELEASE_DIR)/manifest.json.
+	$(RELEASE_TOOL) release $(RELEASE_FLAGS)
+
+.PHONY: push
+push: release ## Build the release for REGISTRY and push it there: images, and the charts as OCI artifacts under REGISTRY/charts.
+	$(RELEASE_TOOL) push -out $(RELEASE_DIR) -registry $(REGISTRY) $(if $(PLAIN_HTTP),-plain-http)
+
 ##@ Build and run
 
 .PHONY: bench

@@ -238,6 +238,10 @@ type OperatorUpgradeStatus struct {
 	// Reported is true once the final result was recorded at Cast AI (exactly one final report).
 	// +optional
 	Reported bool `json:"reported,omitempty"`
+	// Rollback is true when the upgrade was asked for as an explicit rollback: only then may ToVersion
+	// be lower than FromVersion.
+	// +optional
+	Rollback bool `json:"rollback,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -163,6 +163,7 @@ func BindFlags(fs *flag.FlagSet, getenv func(string) string) *Options {
 	o := OptionsFromEnv(getenv)
 	fs.Var((*invertedBool)(&o.Disabled), "self-upgrade", "upgrade the operator's own Helm release when the Cast AI console asks (never under OLM)")
 	fs.BoolVar(&o.AutoUpdate, "self-upgrade-auto", false, "also upgrade the operator by itself when Cast AI publishes a newer version")
+	fs.StringVar(&o.ChartRepository, "self-upgrade-chart-repo", DefaultChartRepository, "the only source of the operator's own chart for self-upgrades (the chart's selfUpgrade.chartRepository; never a Cluster's helmRepoURL)")
 	fs.BoolFunc("olm", "the operator is managed by OLM (also detected from $OPERATOR_CONDITION_NAME): it never upgrades itself", func(v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -141,14 +141,26 @@ func (u *Upgrader) stepUpgrade(ctx context.Context, cl *castwarev1.Cluster) erro
 		return u.transition(ctx, cl, castwarev1.OperatorUpgradePending, castwarev1.OperatorUpgradeFailed,
 			fmt.Sprintf("release %s changed since the upgrade was requested (revision %d is no longer the deployed one)", st.Release, st.FromRevision), nil)
 	}
-	repo := cl.Spec.HelmRepoURL
-	if repo == "" {
-		repo = castwarev1.DefaultHelmRepoURL
+	// The operator's own chart comes only from the pinned source, never from the Cluster's helmRepoURL
+	// (which users and the console may point at other products' charts).
+	repo := u.opts.ChartRepository
+	name := current.Chart.Metadata.Name
+	if err := CheckTarget(name, chartVersion(current), name, st.ToVersion, st.Rollback); err != nil {
+		return u.transition(ctx, cl, castwarev1.OperatorUpgradePending, castwarev1.OperatorUpgradeFailed,
+			fmt.Sprintf("upgrade to %s refused: %v; nothing was changed", st.ToVersion, err), nil)
 	}
-	loaded, err := u.charts.Load(ctx, charts.Ref{Repo: repo, Name: current.Chart.Metadata.Name, Version: st.ToVersion})
+	loaded, err := u.charts.Load(ctx, charts.Ref{Repo: repo, Name: name, Version: st.ToVersion})
 	if err != nil {
 		return u.transition(ctx, cl, castwarev1.OperatorUpgradePending, castwarev1.OperatorUpgradeFailed,
-			fmt.Sprintf("chart %s %s unavailable from %s: %v", current.Chart.Metadata.Name, st.ToVersion, repo, err), nil)
+			fmt.Sprintf("chart %s %s unavailable from %s: %v; nothing was changed", name, st.ToVersion, repo, err), nil)
+	}
+	if err := CheckTarget(name, chartVersion(current), loaded.Chart.Metadata.Name, loaded.Chart.Metadata.Version, st.Rollback); err != nil {
+		return u.transition(ctx, cl, castwarev1.OperatorUpgradePending, castwarev1.OperatorUpgradeFailed,
+			fmt.Sprintf("chart %s %s from %s refused: %v; nothing was changed", name, st.ToVersion, repo, err), nil)
+	}
+	if !sameVersion(loaded.Chart.Metadata.Version, st.ToVersion) {
+		return u.transition(ctx, cl, castwarev1.OperatorUpgradePending, castwarev1.OperatorUpgradeFailed,
+			fmt.Sprintf("%s served chart version %s for %s; nothing was changed", repo, loaded.Chart.Metadata.Version, st.ToVersion), nil)
 	}
 	vals := UpgradeValues(current.Config)
 	req := helm.OwnUpgrade{Owner: cl, ReleaseName: st.Release, Chart: loaded.Chart, Values: vals,

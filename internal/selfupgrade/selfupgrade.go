@@ -51,6 +51,10 @@ import (
 // ComponentName is the operator's name at Cast AI (getByName, recordActionResult, console actions).
 const ComponentName = "castware-operator"
 
+// DefaultChartRepository is where the project publishes its charts (`make push`), the default source of
+// the operator's own chart.
+const DefaultChartRepository = "oci://ghcr.io/castware-operator/charts"
+
 // ConditionOperatorUpgrade is the Cluster condition that mirrors status.operatorUpgrade.
 const ConditionOperatorUpgrade = "OperatorUpgrade"
 
@@ -72,6 +76,12 @@ var (
 	ErrNotHelm = errors.New("the operator was not installed by its Helm chart (HELM_RELEASE_NAME and OPERATOR_CHART_VERSION unset)")
 	// ErrInProgress: another self-upgrade is running.
 	ErrInProgress = errors.New("an operator upgrade is already in progress")
+	// ErrDowngrade: the target version is lower than the running one and no rollback was asked for.
+	ErrDowngrade = errors.New("refusing to downgrade the operator (only an explicit rollback may)")
+	// ErrWrongChart: the target chart is not the running release's chart.
+	ErrWrongChart = errors.New("the target chart is not the operator release's chart")
+	// ErrBadVersion: a chart version is not a semantic version.
+	ErrBadVersion = errors.New("not a semantic chart version")
 )
 
 // API is what the self-upgrade needs from the Cast AI API; *castai.Client satisfies it.
@@ -95,6 +105,10 @@ type Options struct {
 	ChartVersion string
 	// PodName identifies this process in status ($POD_NAME).
 	PodName string
+	// ChartRepository is the only source of the operator's own chart (--self-upgrade-chart-repo, set
+	// from the chart's selfUpgrade.chartRepository; default DefaultChartRepository); a Cluster's
+	// helmRepoURL is never used for it.
+	ChartRepository string
 	// Disabled turns self-upgrade off.
 	Disabled bool
 	// OLM, when not empty, says the operator is managed by OLM (the value of $OPERATOR_CONDITION_NAME).
@@ -140,7 +154,7 @@ type Upgrader struct {
 }
 
 // New returns an Upgrader. c writes Cluster status; reader reads uncached (status decisions use it);
-// engine runs Helm; src loads the operator chart from the Cluster's helmRepoURL; api reports to Cast AI.
+// engine runs Helm; src loads the operator chart from opts.ChartRepository; api reports to Cast AI.
 func New(c client.Client, reader client.Reader, engine Engine, src charts.Source, api APIFor, opts Options) *Upgrader {
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 5 * time.Minute
@@ -159,6 +173,9 @@ func New(c client.Client, reader client.Reader, engine Engine, src charts.Source
 	}
 	if opts.PodName == "" {
 		opts.PodName = "operator"
+	}
+	if opts.ChartRepository == "" {
+		opts.ChartRepository = DefaultChartRepository
 	}
 	return &Upgrader{opts: opts, client: c, reader: reader, engine: engine, charts: src, api: api, kick: make(chan struct{}, 1)}
 }
@@ -191,6 +208,16 @@ func (u *Upgrader) Start(ctx context.Context, cluster *castwarev1.Cluster, versi
 // Request validates and records an upgrade request like Start, without checking whether this process may
 // run upgrades itself: the `upgrade` subcommand uses it to hand a request to the operator's leader.
 func (u *Upgrader) Request(ctx context.Context, cluster *castwarev1.Cluster, version, actionID string) error {
+	return u.request(ctx, cluster, version, actionID, false)
+}
+
+// RequestRollback records an explicit rollback of the operator to an older chart version (the only kind
+// of request that may lower the version); otherwise it is Request.
+func (u *Upgrader) RequestRollback(ctx context.Context, cluster *castwarev1.Cluster, version, actionID string) error {
+	return u.request(ctx, cluster, version, actionID, true)
+}
+
+func (u *Upgrader) request(ctx context.Context, cluster *castwarev1.Cluster, version, actionID string, rollback bool) error {
 	if u.opts.ReleaseName == "" {
 		return ErrNotHelm
 	}
@@ -224,11 +251,14 @@ func (u *Upgrader) Request(ctx context.Context, cluster *castwarev1.Cluster, ver
 	if err != nil {
 		return err
 	}
+	if err := CheckTarget(chartName(deployed), chartVersion(deployed), chartName(deployed), version, rollback); err != nil {
+		return err
+	}
 	now := metav1.NewTime(u.opts.Now())
 	st := &castwarev1.OperatorUpgradeStatus{
 		ActionID: actionID, Phase: castwarev1.OperatorUpgradePending, Release: u.opts.ReleaseName,
 		FromVersion: chartVersion(deployed), ToVersion: version, FromRevision: deployed.Version,
-		StartedAt: now, PhaseSince: &now, Runner: u.opts.PodName,
+		StartedAt: now, PhaseSince: &now, Runner: u.opts.PodName, Rollback: rollback,
 		Message: fmt.Sprintf("upgrade of %s from %s to %s requested", u.opts.ReleaseName, chartVersion(deployed), version),
 	}
 	if sameVersion(st.FromVersion, version) {
@@ -359,6 +389,13 @@ func (u *Upgrader) progress(ctx context.Context, cl *castwarev1.Cluster, msg str
 	if err := u.report(ctx, cl, castai.ActionUpdate, castai.StatusProgressing, msg); err != nil {
 		u.opts.Log.Info("progress not reported", "error", err.Error())
 	}
+}
+
+func chartName(r *helm.Release) string {
+	if r == nil || r.Chart == nil || r.Chart.Metadata == nil {
+		return ""
+	}
+	return r.Chart.Metadata.Name
 }
 
 func chartVersion(r *helm.Release) string {

@@ -269,14 +269,16 @@ func TestKilledDuringSelfUpgrade(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	self := []string{"HELM_RELEASE_NAME=castware-operator", "OPERATOR_CHART_VERSION=0.1.0"}
-	op := f.start("op-1", fastLease, self...)
+	// The operator's own chart comes from its pinned source (the chart's selfUpgrade.chartRepository).
+	suArgs := append([]string{"--self-upgrade-chart-repo=" + charts.URL()}, fastLease...)
+	op := f.start("op-1", suArgs, self...)
 	f.waitRegistered()
 	id := f.api.EnqueueAction(clusterID, castai.Action{Upgrade: &castai.ChartAction{Component: "castware-operator", Version: "0.2.0"}})
 	pending := f.waitLatest("castware-operator", release.StatusPendingUpgrade, 2*time.Minute)
 
 	op.kill()
 	killed := time.Now()
-	op2 := f.start("op-2", fastLease, self...)
+	op2 := f.start("op-2", suArgs, self...)
 	var st *castwarev1.OperatorUpgradeStatus
 	eventually(t, 2*time.Minute, "self-upgrade rolled back and reported", func() error {
 		st = f.cluster().Status.OperatorUpgrade

@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/castware-operator/castware-operator/internal/devtools/release"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/subcmd"
 )
 
@@ -139,5 +141,53 @@ func TestDockerfile(t *testing.T) {
 	out, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput()
 	if err != nil {
 		t.Errorf("--version: %v\n%s", err, out)
+	}
+}
+
+// TestDockerfileDescribesReleaseImage: the Dockerfile (for users with Docker) and `make image`
+// (internal/release, no Docker) describe the same image: binary path, user, entrypoint and labels, the
+// build stage's linker flags are the release's.
+func TestDockerfileDescribesReleaseImage(t *testing.T) {
+	df, err := release.ParseDockerfile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(df.Stages) < 2 {
+		t.Fatalf("stages %+v", df.Stages)
+	}
+	final := df.Stages[len(df.Stages)-1]
+	want := release.OperatorConfig(release.Labels("${VERSION}", "${REVISION}"))
+	if final.User != want.User {
+		t.Errorf("Dockerfile USER %q, make image %q", final.User, want.User)
+	}
+	if !reflect.DeepEqual(final.Entrypoint, want.Entrypoint) {
+		t.Errorf("Dockerfile ENTRYPOINT %v, make image %v", final.Entrypoint, want.Entrypoint)
+	}
+	if len(final.Copies) != 1 || final.Copies[0].Dst != release.BinaryPath || final.Copies[0].From == "" {
+		t.Errorf("Dockerfile COPY %+v: want the build stage's binary at %s", final.Copies, release.BinaryPath)
+	}
+	if !reflect.DeepEqual(final.Labels, want.Labels) {
+		t.Errorf("Dockerfile LABELs %v, make image %v", final.Labels, want.Labels)
+	}
+	if _, ok := final.Args["VERSION"]; !ok {
+		t.Errorf("the runtime stage declares no VERSION ARG for its label")
+	}
+	if _, ok := final.Args["REVISION"]; !ok {
+		t.Errorf("the runtime stage declares no REVISION ARG for its label")
+	}
+	data, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ldflags := release.LDFlags("${VERSION}", "${COMMIT}")
+	if !strings.Contains(string(data), `-ldflags "`+ldflags+`"`) {
+		t.Errorf("the Dockerfile's go build does not use the release's linker flags %q", ldflags)
+	}
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(strings.ReplaceAll(string(mk), "\\\n", " ")), " "), "LDFLAGS := "+release.LDFlags("$(VERSION)", "$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)")) {
+		t.Errorf("the Makefile's LDFLAGS (make build) differ from the release's %q", release.LDFlags("$(VERSION)", "…"))
 	}
 }

@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 		ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
 	}
 	code := m.Run()
+	stopRelease()
 	if env != nil {
 		if err := env.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stop control plane:", err)

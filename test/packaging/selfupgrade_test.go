@@ -70,6 +70,7 @@ type suFixture struct {
 	engine    *helmengine.Engine
 	charts    charts.Source
 	apiFor    selfupgrade.APIFor
+	chartRepo string // the upgraders' pinned source of the operator chart
 }
 
 func newSUFixture(t *testing.T) *suFixture {
@@ -97,17 +98,31 @@ func newSUFixture(t *testing.T) *suFixture {
 			t.Fatal(err)
 		}
 	}
-	f.api = fake.NewServer(fake.WithCatalog(castai.ComponentInfo{Name: selfupgrade.ComponentName, HelmChart: "castware-operator",
-		LatestVersion: "0.2.0", ReleaseName: f.rel, Dependencies: []string{}}))
-	t.Cleanup(f.api.Close)
-	f.api.AddCluster(castai.ExternalCluster{ID: f.clusterID, Name: "selfupgrade"})
+	f.newFakeAPI("0.2.0")
 
+	f.chartRepo = repo.URL()
 	// The image tag is pinned: the self-upgrade must un-pin it so the image follows the chart.
-	mustKube(t, e, 4*time.Minute, "helm", "upgrade", "--install", f.rel, "castware-operator", "--repo", repo.URL(), "--version", "0.1.0",
-		"-n", f.ns, "--create-namespace", "--atomic", "--wait", "--timeout", "3m",
-		"--set", "apiKeySecret.apiKey="+fake.DefaultAPIKey, "--set", "defaultCluster.provider=eks", "--set", "defaultCluster.api.apiUrl="+f.api.URL(),
-		"--set", "defaultCluster.helmRepoURL="+repo.URL(), "--set", "defaultCluster.cluster.clusterID="+f.clusterID,
-		"--set", "defaultComponents.enabled=false", "--set", "image.tag=v0.1.0-pinned")
+	f.install("castware-operator", "--repo", repo.URL(), "--version", "0.1.0", "--set", "defaultCluster.helmRepoURL="+repo.URL(), "--set", "image.tag=v0.1.0-pinned")
+	return f
+}
+
+// newFakeAPI serves the fake Cast AI API that publishes latest as the operator's version.
+func (f *suFixture) newFakeAPI(latest string) {
+	f.api = fake.NewServer(fake.WithCatalog(castai.ComponentInfo{Name: selfupgrade.ComponentName, HelmChart: "castware-operator",
+		LatestVersion: latest, ReleaseName: f.rel, Dependencies: []string{}}))
+	f.t.Cleanup(f.api.Close)
+	f.api.AddCluster(castai.ExternalCluster{ID: f.clusterID, Name: "selfupgrade"})
+}
+
+// install installs the operator release with the real helm binary from chart (and the extra flags), with
+// the fake API and no default components, removes it at cleanup, and connects the fixture as the
+// operator's ServiceAccount.
+func (f *suFixture) install(chart string, extra ...string) {
+	t, e := f.t, f.e
+	args := append([]string{"upgrade", "--install", f.rel, chart, "-n", f.ns, "--create-namespace", "--atomic", "--wait", "--timeout", "3m",
+		"--set", "apiKeySecret.apiKey=" + fake.DefaultAPIKey, "--set", "defaultCluster.provider=eks", "--set", "defaultCluster.api.apiUrl=" + f.api.URL(),
+		"--set", "defaultCluster.cluster.clusterID=" + f.clusterID, "--set", "defaultComponents.enabled=false"}, extra...)
+	mustKube(t, e, 4*time.Minute, "helm", args...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -120,6 +135,7 @@ func newSUFixture(t *testing.T) *suFixture {
 		_ = clientFor(t, e.Config).Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
 	})
 
+	var err error
 	f.cfg = asServiceAccount(e.Config, f.ns, f.rel)
 	f.c = clientFor(t, f.cfg)
 	httpClient, err := rest.HTTPClientFor(f.cfg)
@@ -139,12 +155,11 @@ func newSUFixture(t *testing.T) *suFixture {
 		t.Fatal(err)
 	}
 	f.apiFor = func(context.Context, *castwarev1.Cluster) (selfupgrade.API, error) { return client, nil }
-	return f
 }
 
 // upgrader is the self-upgrade of an operator process deployed by chartVersion.
 func (f *suFixture) upgrader(chartVersion, pod string, mutate func(*selfupgrade.Options)) *selfupgrade.Upgrader {
-	o := selfupgrade.Options{Namespace: f.ns, ReleaseName: f.rel, ChartVersion: chartVersion, PodName: pod,
+	o := selfupgrade.Options{Namespace: f.ns, ReleaseName: f.rel, ChartVersion: chartVersion, PodName: pod, ChartRepository: f.chartRepo,
 		ReadyTimeout: 25 * time.Second, PollInterval: 300 * time.Millisecond, ResyncInterval: 500 * time.Millisecond}
 	if mutate != nil {
 		mutate(&o)

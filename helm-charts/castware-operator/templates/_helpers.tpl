@@ -37,9 +37,14 @@ app.kubernetes.io/part-of: castware-operator
 {{- end }}
 {{- end }}
 
-{{/* The operator image: repository:tag, the tag defaulting to the chart's appVersion. */}}
+{{/* The operator image: repository@digest when a digest is pinned, else repository:tag, the tag
+defaulting to the chart's appVersion. */}}
 {{- define "castware-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{/* The API-key Secret the Cluster and the components read. */}}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,9 +53,10 @@ func operatorCharts() (current, next *charts.Chart, err error) {
 // installOperatorRelease installs the operator chart at version with the helm binary and waits until the
 // operator's pod runs (on kwok). The chart's own Cluster, Components, API-key Secret and webhooks are
 // off: the demo creates the first three itself and the API server cannot reach a webhook in a kwok pod.
+// The operator's self-upgrade source is the demo's repository (selfUpgrade.chartRepository).
 func installOperatorRelease(ctx context.Context, env *testharness.Env, repoURL, version string) error {
 	args := []string{"install", OperatorRelease, "castware-operator", "--repo", repoURL, "--version", version,
-		"-n", Namespace, "--wait", "--timeout", "3m",
+		"-n", Namespace, "--wait", "--timeout", "3m", "--set", "selfUpgrade.chartRepository=" + repoURL,
 		"--set", "apiKeySecret.create=false", "--set", "webhook.enabled=false",
 		"--set", "defaultCluster.enabled=false", "--set", "defaultComponents.enabled=false"}
 	keys := make([]string, 0, len(operatorEnv))
@@ -176,6 +178,9 @@ func (o *operatorProcess) options(pod *operatorPod) operator.Options {
 	for _, a := range pod.Args {
 		if a == "--self-upgrade=false" {
 			su.Disabled = true
+		}
+		if repo, ok := strings.CutPrefix(a, "--self-upgrade-chart-repo="); ok {
+			su.ChartRepository = repo
 		}
 	}
 	return operator.Options{

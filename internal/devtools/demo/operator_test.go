@@ -60,6 +60,10 @@ func TestFindOperatorPod(t *testing.T) {
 	if o := (&operatorProcess{}).options(pod); !o.SelfUpgrade.Disabled {
 		t.Fatal("--self-upgrade=false in the pod's arguments did not disable the self-upgrade")
 	}
+	pod.Args = []string{"--self-upgrade-chart-repo=http://127.0.0.1:1/charts"}
+	if o := (&operatorProcess{}).options(pod); o.SelfUpgrade.ChartRepository != "http://127.0.0.1:1/charts" {
+		t.Fatalf("the pod's --self-upgrade-chart-repo is not the self-upgrade source: %q", o.SelfUpgrade.ChartRepository)
+	}
 }
 
 // Without a Ready operator pod there is nothing to stand in for.

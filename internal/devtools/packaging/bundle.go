@@ -39,6 +39,12 @@ const (
 	KustomizeInstall = "config/default"
 	// SamplesDir holds the example resources (alm-examples).
 	SamplesDir = "config/samples"
+	// OperatorImageRepository is the project's own operator image (what `make push` publishes to the
+	// default registry); the operator chart's image.repository default and the CSV name it.
+	OperatorImageRepository = "ghcr.io/castware-operator/castware-operator"
+	// RelatedImageEnv is the operator container's variable naming its own image in the CSV (OLM's
+	// RELATED_IMAGE_* convention, rewritten by mirroring tools together with relatedImages).
+	RelatedImageEnv = "RELATED_IMAGE_CASTWARE_OPERATOR"
 )
 
 // BundleAnnotations are the bundle's metadata/annotations.yaml entries (also the bundle image's labels):
@@ -181,9 +187,10 @@ func BundleFiles(root string) (map[string][]byte, error) {
 	return out, nil
 }
 
-// installDeployment returns the operator Deployment of the kustomize install, prepared for OLM: the image
-// tagged with the chart's appVersion, WATCH_NAMESPACE from OLM's target namespaces, and --olm (the
-// operator never upgrades itself under OLM).
+// installDeployment returns the operator Deployment of the kustomize install, prepared for OLM: the
+// project's image (OperatorImageRepository) tagged with the chart's appVersion and named again in
+// RelatedImageEnv, WATCH_NAMESPACE from OLM's target namespaces, and --olm (the operator never upgrades
+// itself under OLM).
 func installDeployment(objs []*unstructured.Unstructured, appVersion string) (*appsv1.Deployment, error) {
 	var dep *appsv1.Deployment
 	for _, o := range objs {
@@ -206,8 +213,12 @@ func installDeployment(objs []*unstructured.Unstructured, appVersion string) (*a
 	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
 		repo = repo[:i]
 	}
+	if repo != OperatorImageRepository {
+		return nil, fmt.Errorf("the kustomize install's image is %s, want %s (config/manager/kustomization.yaml)", repo, OperatorImageRepository)
+	}
 	c.Image = repo + ":" + appVersion
 	c.Args = append(c.Args, "--olm")
+	c.Env = append(c.Env, corev1.EnvVar{Name: RelatedImageEnv, Value: c.Image})
 	c.Env = append(c.Env, corev1.EnvVar{Name: "WATCH_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
 		FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['olm.targetNamespaces']"}}})
 	return dep, nil

@@ -72,7 +72,7 @@ type Env struct {
 // RepoRoot returns the repository root (found from this source file).
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }
 
 // BinDir returns where the test binaries are: $KUBEBUILDER_ASSETS, else ~/.cache/k8s-testbin.

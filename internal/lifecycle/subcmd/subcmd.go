@@ -241,6 +241,7 @@ func runUpgrade(ctx context.Context, args []string, out io.Writer, getConfig Con
 	version := fs.String("version", "", "chart version to upgrade to (required)")
 	rel := fs.String("release", envOr("HELM_RELEASE_NAME", "castware-operator"), "the operator's Helm release")
 	wait := fs.Duration("wait", 0, "wait up to this long for the upgrade to finish (0: return once requested)")
+	rollback := fs.Bool("rollback", false, "an explicit rollback: --version may be lower than the running chart version (refused otherwise)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -272,7 +273,11 @@ func runUpgrade(ctx context.Context, args []string, out io.Writer, getConfig Con
 	if err := c.Get(ctx, client.ObjectKey{Namespace: *ns, Name: *clusterName}, cl); err != nil {
 		return fmt.Errorf("read cluster %s/%s: %w", *ns, *clusterName, err)
 	}
-	if err := u.Request(ctx, cl, *version, ""); err != nil {
+	request := u.Request
+	if *rollback {
+		request = u.RequestRollback
+	}
+	if err := request(ctx, cl, *version, ""); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "upgrade of %s to %s requested; the operator's leader runs it (kubectl get cluster %s -n %s -o jsonpath='{.status.operatorUpgrade}')\n", *rel, *version, *clusterName, *ns)
