@@ -17,12 +17,12 @@ import (
 	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/console"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/removal"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/subcmd"
 	"github.com/castware-operator/castware-operator/internal/memlimit"
 	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/redact"
-	"github.com/castware-operator/castware-operator/internal/lifecycle/removal"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
-	"github.com/castware-operator/castware-operator/internal/lifecycle/subcmd"
 	"github.com/castware-operator/castware-operator/internal/version"
 )
 

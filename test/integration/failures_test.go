@@ -17,9 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/operator"
-	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // TestRejectedAtTheAPIServer checks the CRD schema refuses nonsense with a clear message.

@@ -21,8 +21,8 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
-	"github.com/castware-operator/castware-operator/internal/metrics"
 	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
+	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
 // TestMetricsSecureEndpoint runs the operator binary with --metrics-secure and the chart's RBAC, installs

@@ -19,9 +19,9 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
-	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
+	"github.com/castware-operator/castware-operator/internal/operator"
 )
 
 // asServiceAccount returns a copy of cfg acting as a ServiceAccount (impersonation): the RBAC the test grants

@@ -17,9 +17,9 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
-	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
+	"github.com/castware-operator/castware-operator/internal/operator"
 )
 
 // structuralChartsDir holds the charts shaped like Cast AI's real component charts (see its README.md).

@@ -14,9 +14,9 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	chartpkg "github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/operator"
-	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 

@@ -28,8 +28,8 @@ import (
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/certs"
-	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
+	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 

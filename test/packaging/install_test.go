@@ -29,15 +29,15 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
+	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
+	helmengine "github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/cleanup"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/crds"
-	helmengine "github.com/castware-operator/castware-operator/internal/helm"
-	"github.com/castware-operator/castware-operator/internal/operator"
-	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/preflight"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/removal"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/subcmd"
-	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
+	"github.com/castware-operator/castware-operator/internal/operator"
 )
 
 const (

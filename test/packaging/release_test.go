@@ -32,8 +32,8 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 	"github.com/castware-operator/castware-operator/internal/devtools/release"
-	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
+	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 )
 
 // builtRelease is the release the tests build once (the same code `make release` and `make push` run)

@@ -27,12 +27,12 @@ import (
 	"github.com/castware-operator/castware-operator/internal/castai/fake"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
-	"github.com/castware-operator/castware-operator/internal/lifecycle/cleanup"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 	helmengine "github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/cleanup"
+	"github.com/castware-operator/castware-operator/internal/lifecycle/subcmd"
 	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
-	"github.com/castware-operator/castware-operator/internal/lifecycle/subcmd"
-	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // operatorChart loads the operator chart as another version; mutate may change its files (the archive

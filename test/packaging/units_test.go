@@ -15,9 +15,9 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/cleanup"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/crds"
-	"github.com/castware-operator/castware-operator/internal/permissions"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/preflight"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/removal"
+	"github.com/castware-operator/castware-operator/internal/permissions"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 )
 

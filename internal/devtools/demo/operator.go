@@ -18,9 +18,9 @@ import (
 
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 	"github.com/castware-operator/castware-operator/internal/operator"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
-	"github.com/castware-operator/castware-operator/internal/devtools/testharness"
 )
 
 // OperatorRelease is the Helm release of the operator's own chart that the demo installs, as the documented

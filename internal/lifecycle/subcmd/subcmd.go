@@ -22,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/cleanup"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/crds"
-	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/lifecycle/preflight"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 )
