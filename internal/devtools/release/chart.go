@@ -1,16 +1,15 @@
 package release
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"sigs.k8s.io/yaml"
+
+	"github.com/castware-operator/castware-operator/internal/charts"
 )
 
 // ValueEdit sets one scalar of a chart's values.yaml, keeping its comments: Path is the key path
@@ -24,7 +23,7 @@ type ValueEdit struct {
 
 // ChartArchive returns a reproducible archive of c (the files Helm loaded, Chart.yaml from its metadata,
 // values.yaml with edits applied) with every mtime set to created; loading it back must give the edits.
-func ChartArchive(c *chart.Chart, edits []ValueEdit, created time.Time) ([]byte, error) {
+func ChartArchive(c *charts.Chart, edits []ValueEdit, created time.Time) ([]byte, error) {
 	if len(c.Dependencies()) > 0 {
 		return nil, fmt.Errorf("chart %s: charts with dependencies are not supported", c.Name())
 	}
@@ -69,8 +68,8 @@ func fileEntriesOnly(files []File) []File {
 }
 
 // checkArchive loads archive back and checks its name, version and edited values.
-func checkArchive(archive []byte, c *chart.Chart, edits []ValueEdit) error {
-	got, err := loader.LoadArchive(bytes.NewReader(archive))
+func checkArchive(archive []byte, c *charts.Chart, edits []ValueEdit) error {
+	got, err := charts.LoadArchive(archive)
 	if err != nil {
 		return fmt.Errorf("load chart archive %s: %w", c.Name(), err)
 	}

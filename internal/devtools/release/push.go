@@ -16,15 +16,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"helm.sh/helm/v3/pkg/registry"
+
+	"github.com/castware-operator/castware-operator/internal/charts"
 )
 
 // Helm's OCI media types of a chart (the charts are pushed with Helm's own registry client).
 const (
 	// ChartConfigMediaType is the config blob of a chart artifact (the chart's metadata).
-	ChartConfigMediaType = registry.ConfigMediaType
+	ChartConfigMediaType = charts.ConfigMediaType
 	// ChartLayerMediaType is the chart archive layer.
-	ChartLayerMediaType = registry.ChartLayerMediaType
+	ChartLayerMediaType = charts.ChartLayerMediaType
 )
 
 // PushedFile is the record of a push inside the release folder.
@@ -161,27 +162,11 @@ func pushLayout(ctx context.Context, dir, ref, kind string, plainHTTP bool) (Pus
 // so it carries Helm's media types and annotations, its created annotation set to created (when not
 // zero) so the manifest is reproducible; plain HTTP for loopback hosts or when asked.
 func PushChart(ctx context.Context, archive []byte, ref string, created time.Time, plainHTTP bool) (Pushed, error) {
-	ref = strings.TrimPrefix(ref, "oci://")
-	opts := []registry.ClientOption{registry.ClientOptWriter(io.Discard)}
-	if plainHTTP || isLoopback(ref) {
-		opts = append(opts, registry.ClientOptPlainHTTP())
-	}
-	c, err := registry.NewClient(opts...)
+	pushed, digest, err := charts.PushOCI(ctx, archive, ref, created, plainHTTP || isLoopback(strings.TrimPrefix(ref, "oci://")))
 	if err != nil {
-		return Pushed{}, fmt.Errorf("registry client: %w", err)
-	}
-	var popts []registry.PushOption
-	if !created.IsZero() {
-		popts = append(popts, registry.PushOptCreationTime(created.UTC().Format(time.RFC3339)))
-	}
-	if err := ctx.Err(); err != nil {
 		return Pushed{}, err
 	}
-	res, err := c.Push(archive, ref, popts...)
-	if err != nil {
-		return Pushed{}, fmt.Errorf("push chart %s: %w", ref, err)
-	}
-	return Pushed{Kind: KindChart, Ref: res.Ref, Digest: res.Manifest.Digest}, nil
+	return Pushed{Kind: KindChart, Ref: pushed, Digest: digest}, nil
 }
 
 // isLoopback reports whether ref's host is localhost or a loopback address.

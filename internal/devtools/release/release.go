@@ -13,8 +13,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"helm.sh/helm/v3/pkg/chart/loader"
 
+	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/devtools/packaging"
 )
 
@@ -315,7 +315,7 @@ func BuildCharts(o Options, imageDigest string) ([]Artifact, error) {
 	var out []Artifact
 	edits := ChartEdits(o, imageDigest)
 	for _, dir := range []string{packaging.OperatorChartDir, packaging.ComponentsChartDir} {
-		c, err := loader.LoadDir(filepath.Join(o.Root, dir))
+		c, err := charts.LoadDir(filepath.Join(o.Root, dir))
 		if err != nil {
 			return nil, fmt.Errorf("load chart %s: %w", dir, err)
 		}
