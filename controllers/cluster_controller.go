@@ -92,7 +92,11 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 func (r *ClusterReconciler) reconcile(ctx context.Context, cl *castwarev1.Cluster) (ctrl.Result, error) {
 	cl.Status.ObservedGeneration = cl.Generation
-	if err := clusterspec.Validate(&cl.Spec); err != nil {
+	err := clusterspec.Validate(&cl.Spec)
+	if err == nil {
+		err = clusterspec.RegisteredAPIURL(cl)
+	}
+	if err != nil {
 		r.unavailable(cl, castwarev1.ReasonInvalidSpec, err.Error())
 		return ctrl.Result{}, nil
 	}

@@ -3,6 +3,7 @@ package clusterspec
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 
@@ -58,4 +59,26 @@ func DerivedGRPCURLs(apiURL string) (grpc, kvisor string) {
 	}
 	rest := strings.Join(labels[1:], ".")
 	return "grpc." + rest, "kvisor." + rest
+}
+
+// RegisteredAPIURL keeps a registered Cluster's API key home: once Cast AI gave the Cluster an ID, its
+// spec.api.apiUrl must name a Cast AI host (cast.ai or *.cast.ai) or a loopback address. Whoever may edit
+// the Cluster could otherwise point the operator, and the key it sends with every call, at any server.
+func RegisteredAPIURL(cl *castwarev1.Cluster) error {
+	if cl.ClusterID() == "" {
+		return nil
+	}
+	u, err := url.Parse(cl.Spec.API.APIURL)
+	if err != nil {
+		return fmt.Errorf("spec.api.apiUrl %q is not a URL: %w", cl.Spec.API.APIURL, err)
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "cast.ai" || strings.HasSuffix(host, ".cast.ai") || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("spec.api.apiUrl %q: the cluster is registered (id %s), so the API key is only sent to Cast AI's hosts (*.cast.ai) or a loopback address; "+
+		"to use another API, remove the Cluster and register again", cl.Spec.API.APIURL, cl.ClusterID())
 }

@@ -136,9 +136,13 @@ func ValidateCluster(old, cl *castwarev1.Cluster) (admission.Warnings, error) {
 		}
 	}
 	if spec.API.APIURL != old.Spec.API.APIURL {
-		if err := clusterspec.ValidateAPIURL(spec.API.APIURL); err != nil {
-			problems = append(problems, err.Error())
+		err := clusterspec.ValidateAPIURL(spec.API.APIURL)
+		if err == nil {
+			registered := old.DeepCopy() // registered as the stored object says, pointed where the new spec says
+			registered.Spec.API.APIURL = spec.API.APIURL
+			err = clusterspec.RegisteredAPIURL(registered)
 		}
+		problems = appendIf(problems, err)
 	}
 	if spec.APIKeySecret != old.Spec.APIKeySecret && spec.APIKeySecret == "" {
 		problems = append(problems, "spec.apiKeySecret is required")

@@ -82,6 +82,11 @@ func TestValidateClusterUpdate(t *testing.T) {
 		{name: "provider removed", mutate: func(c *castwarev1.Cluster) { c.Spec.Provider = "" }, deny: []string{"spec.provider is immutable"}},
 		{name: "provider set on a Cluster created without one", oldModifier: func(c *castwarev1.Cluster) { c.Spec.Provider = "" },
 			mutate: func(c *castwarev1.Cluster) { c.Spec.Provider = "aks" }},
+		{name: "apiUrl pointed elsewhere after registration", oldModifier: func(c *castwarev1.Cluster) { withCluster(c, castwarev1.ClusterMetadataSpec{ClusterID: clusterID}) },
+			mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "https://collector.evil.example" }, deny: []string{"spec.api.apiUrl", "register again"}},
+		{name: "apiUrl moved to another Cast AI host after registration", oldModifier: func(c *castwarev1.Cluster) { withCluster(c, castwarev1.ClusterMetadataSpec{ClusterID: clusterID}) },
+			mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "https://api.eu.cast.ai" }},
+		{name: "apiUrl changed before registration", mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "https://api.other.example" }},
 		{name: "clusterID set by registration", mutate: func(c *castwarev1.Cluster) { withCluster(c, castwarev1.ClusterMetadataSpec{ClusterID: clusterID}) }},
 		{name: "clusterID changes", oldModifier: func(c *castwarev1.Cluster) { withCluster(c, castwarev1.ClusterMetadataSpec{ClusterID: clusterID}) },
 			mutate: func(c *castwarev1.Cluster) {
