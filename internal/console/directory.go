@@ -11,7 +11,7 @@ import (
 	"github.com/castware-operator/castware-operator/controllers"
 )
 
-// KeyHook is the first Cluster hook: it hands the Cluster's current API key to its API client, so every
+// KeyHook is the Cluster hook (third, internal/operator/hooks.go) that hands the Cluster's current API key to its API client, so every
 // later hook (migration's getByName lookups, registration) talks to Cast AI with the current key.
 type KeyHook struct {
 	// Conns hands out API clients.
