@@ -24,29 +24,18 @@ type instruction struct {
 	args  string
 }
 
-// parseDockerfile splits a Dockerfile into instructions (comments dropped, continuations joined).
+// parseDockerfile splits a Dockerfile into instructions with their stages (release.LogicalLines joins
+// continuations and drops comments, as `make image` reads it).
 func parseDockerfile(data string) []instruction {
 	var out []instruction
 	stage := -1
-	var cur strings.Builder
-	for _, line := range strings.Split(data, "\n") {
-		t := strings.TrimSpace(line)
-		if cur.Len() == 0 && (t == "" || strings.HasPrefix(t, "#")) {
-			continue
-		}
-		if strings.HasSuffix(t, "\\") {
-			cur.WriteString(strings.TrimSuffix(t, "\\") + " ")
-			continue
-		}
-		cur.WriteString(t)
-		full := cur.String()
-		cur.Reset()
-		cmd, args, _ := strings.Cut(full, " ")
+	for _, line := range release.LogicalLines(data) {
+		cmd, args, _ := strings.Cut(line, " ")
 		cmd = strings.ToUpper(cmd)
 		if cmd == "FROM" {
 			stage++
 		}
-		out = append(out, instruction{stage: stage, cmd: cmd, args: strings.Join(strings.Fields(args), " ")})
+		out = append(out, instruction{stage: stage, cmd: cmd, args: args})
 	}
 	return out
 }

@@ -45,7 +45,7 @@ func ParseDockerfile(path string) (*Dockerfile, error) {
 		return nil, fmt.Errorf("read Dockerfile: %w", err)
 	}
 	df := &Dockerfile{}
-	for _, line := range logicalLines(string(data)) {
+	for _, line := range LogicalLines(string(data)) {
 		cmd, args, _ := strings.Cut(line, " ")
 		cmd, args = strings.ToUpper(cmd), strings.TrimSpace(args)
 		if cmd == "FROM" {
@@ -103,8 +103,8 @@ func (s *Stage) add(cmd, args string) error {
 	return nil
 }
 
-// logicalLines joins continuation lines and drops blank lines and comments.
-func logicalLines(data string) []string {
+// LogicalLines joins a Dockerfile's continuation lines and drops blank lines and comments.
+func LogicalLines(data string) []string {
 	var out []string
 	var cur strings.Builder
 	for _, line := range strings.Split(data, "\n") {
