@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -215,7 +216,7 @@ func (r *ComponentReconciler) prepare(ctx context.Context, w *work) (*catalog.Cl
 		return nil, ctrl.Result{}, nil
 	}
 	w.cluster = cluster
-	w.repo = or(entry.Repository, or(cluster.Spec.HelmRepoURL, castwarev1.DefaultHelmRepoURL))
+	w.repo = cmp.Or(entry.Repository, cmp.Or(cluster.Spec.HelmRepoURL, castwarev1.DefaultHelmRepoURL))
 	facts, err := r.facts(ctx, cluster, comp, entry)
 	if err != nil {
 		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonWaitingForCluster, err.Error())

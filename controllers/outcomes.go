@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
@@ -167,13 +168,13 @@ func (r *ComponentReconciler) record(ctx context.Context, w *work, o outcome, n 
 	comp := w.comp
 	nothingRuns := w.current == ""
 	if c := e.progressing; c != nil {
-		r.setProgressing(comp, c.status, or(c.reason, n.reason), n.msg)
+		r.setProgressing(comp, c.status, cmp.Or(c.reason, n.reason), n.msg)
 	}
 	if c := e.available; c != nil && !n.keepAvailable && (!c.whileNothingRuns || nothingRuns) {
-		r.setAvailable(comp, c.status, or(c.reason, n.reason), or(n.available, n.msg))
+		r.setAvailable(comp, c.status, cmp.Or(c.reason, n.reason), cmp.Or(n.available, n.msg))
 	}
 	if ev := e.event; ev != nil {
-		r.event(comp, ev.typ, or(ev.reason, n.reason), or(ev.action, n.eventAction), or(n.event, n.msg))
+		r.event(comp, ev.typ, cmp.Or(ev.reason, n.reason), cmp.Or(ev.action, n.eventAction), cmp.Or(n.event, n.msg))
 	}
 	if e.status != "" {
 		action := e.report
@@ -190,14 +191,6 @@ func (r *ComponentReconciler) record(ctx context.Context, w *work, o outcome, n 
 			from = w.current
 		}
 		r.report(ctx, comp, Transition{Action: action, Status: e.status, FromVersion: from, ToVersion: n.to,
-			Release: w.release, Revision: n.revision, Message: or(n.report, n.msg)})
+			Release: w.release, Revision: n.revision, Message: cmp.Or(n.report, n.msg)})
 	}
-}
-
-// or returns a, or b when a is empty.
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -31,7 +32,7 @@ func (r *ComponentReconciler) stepBlocked(ctx context.Context, w *work, st *helm
 			from: fa.Version, to: comp.Status.CurrentVersion, revision: st.Latest.Version})
 	}
 	msg := fmt.Sprintf("%s; %s with these values is not applied again until spec.version or spec.values change", fa.Message, fa.Version)
-	n := note{msg: msg, reason: or(fa.Reason, castwarev1.ReasonUpgradeFailed), available: running}
+	n := note{msg: msg, reason: cmp.Or(fa.Reason, castwarev1.ReasonUpgradeFailed), available: running}
 	o := outAttemptBlocked
 	if !ready.Ready {
 		o, n.available = outAttemptBlockedNotReady, running+": "+ready.Summary()

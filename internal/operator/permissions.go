@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -33,7 +34,7 @@ func operatorRelease(opts Options) (release, namespace string) {
 	if release == "" {
 		release = envOr(opts.Env, "HELM_RELEASE_NAME", "castware-operator")
 	}
-	return release, or(opts.CastAI.OperatorNamespace, opts.Namespace)
+	return release, cmp.Or(opts.CastAI.OperatorNamespace, opts.Namespace)
 }
 
 // connectPermissions wires the Phase 2 detector (every replica) and the install gate.

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"flag"
@@ -78,18 +79,18 @@ func (op *Operator) connectWebhooks(opts Options) error {
 	w := *opts.Webhooks
 	release, _ := operatorRelease(opts)
 	service, secret, mutating, validating := WebhookNames(release)
-	w.ServiceName = or(w.ServiceName, service)
-	w.CertSecret = or(w.CertSecret, secret)
-	w.MutatingConfiguration = or(w.MutatingConfiguration, mutating)
-	w.ValidatingConfiguration = or(w.ValidatingConfiguration, validating)
-	w.Namespace = or(w.Namespace, opts.Namespace)
+	w.ServiceName = cmp.Or(w.ServiceName, service)
+	w.CertSecret = cmp.Or(w.CertSecret, secret)
+	w.MutatingConfiguration = cmp.Or(w.MutatingConfiguration, mutating)
+	w.ValidatingConfiguration = cmp.Or(w.ValidatingConfiguration, validating)
+	w.Namespace = cmp.Or(w.Namespace, opts.Namespace)
 	if w.Port == 0 {
 		w.Port = DefaultWebhookPort
 	}
 	// HTTP/2 is off: the API server speaks HTTP/1.1 to webhooks, and this avoids the HTTP/2 stream-reset attacks.
 	srvOpts := ctrlwebhook.Options{Host: w.Host, Port: w.Port, CertDir: w.CertDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}}
-	switch or(w.CertMode, CertModeOperator) {
+	switch cmp.Or(w.CertMode, CertModeOperator) {
 	case CertModeOperator:
 		cm, err := certs.New(mgr.GetConfig(), certs.Options{
 			Namespace: w.Namespace, SecretName: w.CertSecret,
@@ -176,13 +177,6 @@ func clusterStatusPermissions(r client.Reader) webhook.PermissionCheck {
 	}
 }
 
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
 // BindWebhookFlags registers the webhook flags on fs, with defaults from the environment (the chart sets
 // either), and points o.Webhooks at the options while the webhooks are enabled (--enable-webhooks or
 // ENABLE_WEBHOOKS=true; off by default, so running the binary against a cluster without the webhook
@@ -209,7 +203,7 @@ func BindWebhookFlags(fs *flag.FlagSet, getenv func(string) string, o *Options) 
 	}
 	fs.IntVar(&w.Port, "webhook-port", port, "port the webhook server listens on (env WEBHOOK_PORT)")
 	fs.StringVar(&w.Host, "webhook-host", "", "address the webhook server listens on (default: every address)")
-	fs.StringVar(&w.CertMode, "webhook-cert-mode", or(getenv("WEBHOOK_CERT_MODE"), CertModeOperator),
+	fs.StringVar(&w.CertMode, "webhook-cert-mode", cmp.Or(getenv("WEBHOOK_CERT_MODE"), CertModeOperator),
 		"operator: generate, rotate and inject the webhook certificates; external: serve tls.crt/tls.key from --webhook-cert-dir (cert-manager, OLM) (env WEBHOOK_CERT_MODE)")
 	fs.StringVar(&w.CertDir, "webhook-cert-dir", getenv("WEBHOOK_CERT_DIR"), "directory holding tls.crt and tls.key in external mode (env WEBHOOK_CERT_DIR; default controller-runtime's)")
 	fs.StringVar(&w.CertSecret, "webhook-cert-secret", getenv("CERTS_SECRET"), "Secret the operator keeps the webhook certificates in (env CERTS_SECRET; default <release>-webhook-certs)")

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,7 +96,7 @@ func (v ComponentValidator) releaseConflict(ctx context.Context, old, c *castwar
 		var list castwarev1.ComponentList
 		if err := v.Components.List(ctx, &list, client.InNamespace(c.Namespace)); err == nil {
 			for _, o := range list.Items {
-				others = append(others, catalog.Claim{Component: o.Namespace + "/" + o.Name, Release: or(o.Status.ReleaseName, o.Spec.ReleaseName),
+				others = append(others, catalog.Claim{Component: o.Namespace + "/" + o.Name, Release: cmp.Or(o.Status.ReleaseName, o.Spec.ReleaseName),
 					Installed: o.Status.Revision > 0, Created: o.CreationTimestamp.Time})
 			}
 		}
@@ -104,14 +105,6 @@ func (v ComponentValidator) releaseConflict(ctx context.Context, old, c *castwar
 		return "spec.releaseName: " + msg
 	}
 	return ""
-}
-
-// or returns a, or b when a is empty.
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // environmentWarnings are warnings that depend on the cluster's state, read from memory: a Phase 2 component
