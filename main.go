@@ -52,6 +52,7 @@ func main() {
 	flag.IntVar(&o.MaxHistory, "max-history", helm.DefaultMaxHistory, "revisions kept per release")
 	flag.DurationVar(&o.ChartIndexTTL, "chart-index-ttl", charts.DefaultIndexTTL, "how long a chart repository index is cached")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
+	flag.BoolVar(&o.KeepIdlePages, "keep-idle-pages", false, "keep the binary's pages resident after a burst of work instead of handing them back to the kernel once the process is idle")
 	flag.DurationVar(&o.CastAI.PollInterval, "console-poll-interval", console.DefaultPollInterval, "pause between the starts of two console action polls when the Cast AI API answers at once and nothing happened lately (a poll the API holds is followed at once)")
 	flag.DurationVar(&o.CastAI.ActivePollInterval, "console-poll-active-interval", console.DefaultActivePollInterval, "that pause for a while after activity (an action arrived, a Component or Cluster spec changed)")
 	flag.DurationVar(&o.CastAI.ActivePollFor, "console-poll-active-for", console.DefaultActiveFor, "how long polls stay at the active interval after activity before slowing down to the idle interval")

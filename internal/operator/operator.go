@@ -35,6 +35,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/dependents"
 	"github.com/castware-operator/castware-operator/internal/helm"
 	"github.com/castware-operator/castware-operator/internal/migration"
+	"github.com/castware-operator/castware-operator/internal/pagetrim"
 	"github.com/castware-operator/castware-operator/internal/permissions/access"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 	"github.com/castware-operator/castware-operator/internal/version"
@@ -85,6 +86,9 @@ type Options struct {
 	Webhooks *WebhookOptions
 	// Permissions configures the Phase 2 detection and the RBAC check before installs (see permissions.go).
 	Permissions PermissionOptions
+	// KeepIdlePages leaves the binary's pages resident after a burst of work (default: handed back once the
+	// process is idle again; see internal/pagetrim).
+	KeepIdlePages bool
 }
 
 // CastAIOptions configure the conversation with the Cast AI API.
@@ -280,6 +284,11 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if opts.Webhooks != nil {
 		if err := op.connectWebhooks(opts); err != nil {
 			return nil, fmt.Errorf("set up webhooks: %w", err)
+		}
+	}
+	if !opts.KeepIdlePages {
+		if err := mgr.Add(pagetrim.Trimmer{}); err != nil {
+			return nil, fmt.Errorf("set up page trimming: %w", err)
 		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
