@@ -5,9 +5,10 @@
 // package's init) and a Helm install or upgrade (templates, kube clients, YAML and JSON codecs) touch most of
 // them, and the kernel maps neighbouring pages in as well (fault-around), so after the first install about
 // 50 MiB of the 65 MiB binary stays resident although an idle operator runs a small part of it: lease
-// renewals, timers and the garbage collector. Once the process has been busy and is idle again, Trimmer asks
-// the kernel to reclaim the binary's read-only mappings (madvise MADV_PAGEOUT); what the idle process still
-// runs is faulted back in from the page cache, the rest costs nothing until the next burst.
+// renewals, timers and the garbage collector. When those pages have grown well past what the idle process
+// keeps, and no burst of work is going on, Trimmer asks the kernel to reclaim the binary's read-only
+// mappings (madvise MADV_PAGEOUT); what the process still runs is faulted back in from the page cache, the
+// rest costs nothing until the next burst.
 //
 // MADV_PAGEOUT never discards data: a page that was modified (none in a read-only mapping of a static
 // binary) would be swapped out, not dropped. Kernels older than 5.4 do not know it; Trim then reports
@@ -121,33 +122,53 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// Trimmer trims after every burst of work: when an interval that used at least Busy CPU time (or the
-// start-up) is followed by one that used at most Idle.
+// Trimmer trims whenever the binary's resident pages have grown by more than Slack over the working set an
+// idle process keeps (measured one interval after the previous trim), and the process is not in the middle
+// of a burst of work (less than Busy CPU time in the last interval).
 type Trimmer struct {
-	// Interval is how often the process's CPU time is sampled (default 30s).
+	// Interval is how often the process's CPU time and resident file-backed pages are sampled (default 30s).
 	Interval time.Duration
-	// Busy is the CPU time in one interval that counts as a burst of work (default 100ms).
+	// Busy is the CPU time in one interval that means a burst of work is going on (default 250ms).
 	Busy time.Duration
-	// Idle is the most CPU time an interval may use to count as idle (default 25ms).
-	Idle time.Duration
+	// Slack is how far the file-backed pages may grow over the idle working set (default 8 MiB).
+	Slack int64
 }
 
-// Decide is the Trimmer's policy: given whether a burst happened since the last trim and the CPU time of
-// the last interval, it says whether to trim now and whether a burst is still pending.
-func (t Trimmer) Decide(pending bool, used time.Duration) (trim, stillPending bool) {
+// Sample is what the Trimmer reads every interval.
+type Sample struct {
+	// CPU is the CPU time the process used in the interval.
+	CPU time.Duration
+	// File is the process's resident file-backed (and shared) memory in bytes.
+	File int64
+}
+
+// Unmeasured marks a working set not measured yet: the next sample measures it.
+const Unmeasured int64 = -1
+
+// Decide is the Trimmer's policy: given the idle working set (Unmeasured right after a trim; 0 at start,
+// when start-up has touched every package's init) and the last sample, it says whether to trim now and
+// what the working set is after this sample.
+func (t Trimmer) Decide(workingSet int64, s Sample) (trim bool, next int64) {
 	switch {
-	case used >= t.busy():
-		return false, true
-	case pending && used <= t.idle():
-		return true, false
+	case workingSet == Unmeasured:
+		return false, s.File
+	case s.CPU >= t.busy():
+		return false, workingSet
+	case s.File > workingSet+t.slack():
+		return true, Unmeasured
 	default:
-		return false, pending
+		return false, workingSet
 	}
 }
 
 func (t Trimmer) interval() time.Duration { return cmpOr(t.Interval, 30*time.Second) }
-func (t Trimmer) busy() time.Duration     { return cmpOr(t.Busy, 100*time.Millisecond) }
-func (t Trimmer) idle() time.Duration     { return cmpOr(t.Idle, 25*time.Millisecond) }
+func (t Trimmer) busy() time.Duration     { return cmpOr(t.Busy, 250*time.Millisecond) }
+func (t Trimmer) slack() int64 {
+	if t.Slack > 0 {
+		return t.Slack
+	}
+	return 8 << 20
+}
 
 func cmpOr(v, def time.Duration) time.Duration {
 	if v > 0 {
@@ -156,13 +177,13 @@ func cmpOr(v, def time.Duration) time.Duration {
 	return def
 }
 
-// Start samples the CPU time every Interval and trims after each burst until ctx ends (a controller-runtime
-// Runnable; it runs in every replica, leader or not).
+// Start samples every Interval and trims as Decide says until ctx ends (a controller-runtime Runnable; it
+// runs in every replica, leader or not).
 func (t Trimmer) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("pagetrim")
 	tick := time.NewTicker(t.interval())
 	defer tick.Stop()
-	pending, last := true, cpuTime() // start-up touched every package's init
+	workingSet, last := int64(0), cpuTime()
 	for {
 		select {
 		case <-ctx.Done():
@@ -170,8 +191,13 @@ func (t Trimmer) Start(ctx context.Context) error {
 		case <-tick.C:
 		}
 		now := cpuTime()
-		trim, still := t.Decide(pending, now-last)
-		pending, last = still, now
+		file, err := residentFile()
+		if err != nil {
+			logger.Info("not trimming the binary's resident pages", "reason", err.Error())
+			return nil
+		}
+		trim, next := t.Decide(workingSet, Sample{CPU: now - last, File: file})
+		workingSet, last = next, now
 		if !trim {
 			continue
 		}
@@ -184,8 +210,31 @@ func (t Trimmer) Start(ctx context.Context) error {
 			logger.Error(err, "trimming the binary's resident pages failed")
 			continue
 		}
-		logger.V(1).Info("handed the binary's resident pages back after a burst of work", "mappedBytes", covered)
+		logger.V(1).Info("handed the binary's resident pages back", "residentBytes", file, "mappedBytes", covered)
 	}
+}
+
+// residentFile returns the process's resident shared memory (file-backed pages and shared memory) in bytes,
+// from /proc/self/statm.
+func residentFile() (int64, error) {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, fmt.Errorf("read memory statistics: %w", err)
+	}
+	return parseStatmShared(string(data), int64(os.Getpagesize()))
+}
+
+// parseStatmShared reads the third field of /proc/<pid>/statm (resident shared pages) as bytes.
+func parseStatmShared(statm string, pageSize int64) (int64, error) {
+	f := strings.Fields(statm)
+	if len(f) < 3 {
+		return 0, fmt.Errorf("memory statistics %q have fewer than 3 fields", statm)
+	}
+	pages, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil || pages < 0 {
+		return 0, fmt.Errorf("memory statistics %q: malformed shared page count", statm)
+	}
+	return pages * pageSize, nil
 }
 
 // NeedLeaderElection is false: every replica keeps its own memory small.

@@ -48,23 +48,39 @@ func TestReadOnlyMappingsMalformed(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
-	tr := Trimmer{Busy: 100 * time.Millisecond, Idle: 20 * time.Millisecond}
+	const mib = 1 << 20
+	tr := Trimmer{Busy: 250 * time.Millisecond, Slack: 8 * mib}
+	idle, busy := 40*time.Millisecond, 400*time.Millisecond
 	for _, c := range []struct {
-		name               string
-		pending            bool
-		used               time.Duration
-		trim, stillPending bool
+		name       string
+		workingSet int64
+		s          Sample
+		trim       bool
+		next       int64
 	}{
-		{"burst", false, 300 * time.Millisecond, false, true},
-		{"burst goes on", true, 150 * time.Millisecond, false, true},
-		{"idle after a burst", true, 10 * time.Millisecond, true, false},
-		{"idle, nothing since the last trim", false, 10 * time.Millisecond, false, false},
-		{"between idle and busy after a burst: wait", true, 50 * time.Millisecond, false, true},
-		{"between idle and busy, nothing pending", false, 50 * time.Millisecond, false, false},
+		{"start-up, idle: trim what init touched", 0, Sample{idle, 50 * mib}, true, Unmeasured},
+		{"start-up, still busy: wait", 0, Sample{busy, 50 * mib}, false, 0},
+		{"after a trim: measure the idle working set", Unmeasured, Sample{idle, 11 * mib}, false, 11 * mib},
+		{"after a trim, busy: the working set is what it is", Unmeasured, Sample{busy, 30 * mib}, false, 30 * mib},
+		{"idle, little growth", 11 * mib, Sample{idle, 18 * mib}, false, 11 * mib},
+		{"a burst is going on", 11 * mib, Sample{busy, 50 * mib}, false, 11 * mib},
+		{"the burst is over", 11 * mib, Sample{idle, 50 * mib}, true, Unmeasured},
 	} {
-		trim, still := tr.Decide(c.pending, c.used)
-		if trim != c.trim || still != c.stillPending {
-			t.Errorf("%s: Decide(%v, %v) = %v, %v; want %v, %v", c.name, c.pending, c.used, trim, still, c.trim, c.stillPending)
+		trim, next := tr.Decide(c.workingSet, c.s)
+		if trim != c.trim || next != c.next {
+			t.Errorf("%s: Decide(%d, %+v) = %v, %d; want %v, %d", c.name, c.workingSet, c.s, trim, next, c.trim, c.next)
+		}
+	}
+}
+
+func TestParseStatmShared(t *testing.T) {
+	got, err := parseStatmShared("305412 21050 13600 6290 0 40412 0\n", 4096)
+	if err != nil || got != 13600*4096 {
+		t.Fatalf("got %d, %v", got, err)
+	}
+	for _, bad := range []string{"", "1 2", "1 2 x", "1 2 -3"} {
+		if _, err := parseStatmShared(bad, 4096); err == nil {
+			t.Errorf("%q: no error", bad)
 		}
 	}
 }
