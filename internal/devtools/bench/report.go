@@ -145,7 +145,9 @@ func (r *Result) Markdown(png string) string {
 	b.WriteString("\n## Memory as the cluster grows\n\n")
 	fmt.Fprintf(&b, "Pods run on kwok nodes over %d namespaces; from the second point on the cluster also holds %d ", clutterNamespaces, int(2000*r.Scale))
 	fmt.Fprintf(&b, "Deployments and %d Secrets that are not the operator's. RSS is split into its anonymous part (Go heap, ", int(1000*r.Scale))
-	b.WriteString("stacks, runtime: what the operator's caches make grow) and the rest (the binary's file-backed pages).\n\n")
+	b.WriteString("stacks, runtime: what the operator's caches make grow) and the rest (the binary's file-backed pages). ")
+	fmt.Fprintf(&b, "The first point is read %s after the last console action: at rest, the operator has handed back ", restBeforeMemory)
+	b.WriteString("the binary's pages the actions touched (internal/pagetrim samples every 30 s).\n\n")
 	b.WriteString("| pods | RSS | anonymous | file-backed | Go heap in use |\n|---|---|---|---|---|\n")
 	for _, p := range r.Memory {
 		fmt.Fprintf(&b, "| %d | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB |\n", p.Pods, p.RSSMB, p.AnonMB, p.FileMB, p.HeapMB)

@@ -434,7 +434,11 @@ func (r *run) memory(ctx context.Context) error {
 			r.logf("created pods %d..%d in %.1fs", created, pods, secs(time.Since(t0)))
 			created = pods
 		}
-		rss, heap, err := r.settledMemory(ctx)
+		rest := time.Duration(0)
+		if i == 0 {
+			rest = restBeforeMemory // the operator hands back pages a burst touched once it is quiet again
+		}
+		rss, heap, err := r.settledMemory(ctx, rest)
 		if err != nil {
 			return err
 		}
@@ -459,8 +463,15 @@ func (r *run) memory(ctx context.Context) error {
 	return nil
 }
 
-// settledMemory waits until RSS stops moving (3 samples 2s apart within 2%), at most 60s.
-func (r *run) settledMemory(ctx context.Context) (rss, heap float64, err error) {
+// restBeforeMemory is how long the operator is left alone after the last action before its RSS at rest is
+// read: two of pagetrim's 30 s sampling intervals and some.
+const restBeforeMemory = 75 * time.Second
+
+// settledMemory waits rest, then until RSS stops moving (3 samples 2s apart within 2%), at most 60s more.
+func (r *run) settledMemory(ctx context.Context, rest time.Duration) (rss, heap float64, err error) {
+	if !sleepCtx(ctx, rest) {
+		return 0, 0, ctx.Err()
+	}
 	var samples []float64
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
