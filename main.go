@@ -10,6 +10,7 @@ import (
 
 	uberzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -67,12 +68,10 @@ func main() {
 		fmt.Println(version.Version, version.Commit)
 		return
 	}
-	logOpts := []zap.Opts{zap.UseFlagOptions(&zopts)}
 	if *shipLogs {
 		o.CastAI.Logs = console.NewLogSink(zapcore.InfoLevel)
-		logOpts = append(logOpts, zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, redact.Core(o.CastAI.Logs)) })))
 	}
-	ctrl.SetLogger(zap.New(logOpts...))
+	setupLogging(&zopts, o.CastAI.Logs)
 	setMemoryLimit()
 	if err := run(o, watchesFile); err != nil {
 		ctrl.Log.WithName("setup").Error(err, "operator stopped")
@@ -124,4 +123,16 @@ func defaultNamespace() string {
 		}
 	}
 	return "castai-agent"
+}
+
+// setupLogging makes one logger of zopts (teed to sink when it is not nil) for controller-runtime and for
+// klog, which client-go and Helm's Kubernetes client write to: every line goes through the same redaction.
+func setupLogging(zopts *zap.Options, sink *console.LogSink) {
+	logOpts := []zap.Opts{zap.UseFlagOptions(zopts)}
+	if sink != nil {
+		logOpts = append(logOpts, zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, redact.Core(sink)) })))
+	}
+	logger := zap.New(logOpts...)
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger.WithName("klog"))
 }
