@@ -191,7 +191,7 @@ func (u *Upgrader) stepUpgrade(ctx context.Context, cl *castwarev1.Cluster) erro
 
 // UpgradeValues returns the values a self-upgrade installs: the release's user-supplied values (reset
 // then reuse: the new chart's defaults apply to everything the user did not set), with image.tag removed
-// so the image follows the new chart's appVersion.
+// so the image follows the new chart's appVersion, and without the API key (see withoutAPIKey).
 func UpgradeValues(config map[string]any) map[string]any {
 	vals := values.Copy(config)
 	if vals == nil {
@@ -203,7 +203,23 @@ func UpgradeValues(config map[string]any) map[string]any {
 			delete(vals, "image")
 		}
 	}
+	withoutAPIKey(vals)
 	return vals
+}
+
+// withoutAPIKey removes apiKeySecret.apiKey so no revision the operator writes stores the key in plaintext.
+// The chart created the Secret from it at install; it carries helm.sh/resource-policy: keep, so turning
+// apiKeySecret.create off makes Helm stop rendering it without deleting it.
+func withoutAPIKey(vals map[string]any) {
+	sec, ok := vals["apiKeySecret"].(map[string]any)
+	if !ok {
+		return
+	}
+	if _, has := sec["apiKey"]; !has {
+		return
+	}
+	delete(sec, "apiKey")
+	sec["create"] = false
 }
 
 // stepResumeUpgrading decides what an upgrade interrupted during `helm upgrade` left behind.

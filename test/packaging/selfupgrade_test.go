@@ -3,6 +3,7 @@ package packaging
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -277,6 +278,7 @@ func TestSelfUpgrade(t *testing.T) {
 	if rel.Config["apiKeySecret"] == nil || rel.Config["defaultCluster"] == nil {
 		t.Errorf("the user's values were not reused: %v", rel.Config)
 	}
+	f.assertKeyStaysHome(rel)
 	// The old pod is replaced (kwok removed it once the new one was Ready); the new operator takes over.
 	stopOld()
 	if got := f.cluster().Status.OperatorUpgrade.Phase; got != castwarev1.OperatorUpgradeHandingOver {
@@ -390,5 +392,26 @@ func TestSelfUpgrade(t *testing.T) {
 	}
 	if got2, _ := f.results(); len(got2) != len(got) {
 		t.Errorf("refused requests were reported: %v", got2[len(got):])
+	}
+}
+
+// assertKeyStaysHome checks that a revision the self-upgrade wrote stores no plaintext API key (values or
+// manifest) and that the Secret the install created from it is still there, holding the key.
+func (f *suFixture) assertKeyStaysHome(rel *release.Release) {
+	t := f.t
+	t.Helper()
+	if sec, _ := rel.Config["apiKeySecret"].(map[string]any); sec["apiKey"] != nil {
+		t.Errorf("revision %d stores the API key in its values: %v", rel.Version, sec)
+	}
+	if strings.Contains(rel.Manifest, base64.StdEncoding.EncodeToString([]byte(fake.DefaultAPIKey))) ||
+		strings.Contains(rel.Manifest, fake.DefaultAPIKey) {
+		t.Errorf("revision %d stores the API key in its manifest", rel.Version)
+	}
+	sec := &corev1.Secret{}
+	if err := clientFor(t, f.e.Config).Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "castware-api-key"}, sec); err != nil {
+		t.Fatalf("the API key Secret after the upgrade: %v", err)
+	}
+	if string(sec.Data["API_KEY"]) != fake.DefaultAPIKey {
+		t.Errorf("the API key Secret lost its key after the upgrade: %q", sec.Data["API_KEY"])
 	}
 }
