@@ -70,6 +70,10 @@ type Entry struct {
 	// OverrideValues are helm-operator-plugins overrides: "a.b.c" → value with $ENV expansion, applied last
 	// (e.g. image.repository: $RELATED_IMAGE_AGENT for OLM). An override expanding to "" is skipped.
 	OverrideValues map[string]string `json:"overrideValues,omitempty"`
+	// ConsoleValues lists the value paths ("*" matches one key) a console action's valuesOverrides may
+	// set; empty: any path that does not rewrite images or commands, widen access or move the API key
+	// (values.CheckConsolePaths).
+	ConsoleValues []string `json:"consoleValues,omitempty"`
 
 	// ReconcilePeriod is how often a healthy component is re-checked (drift repair).
 	ReconcilePeriod *metav1.Duration `json:"reconcilePeriod,omitempty"`

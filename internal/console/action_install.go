@@ -12,7 +12,6 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
-	"github.com/castware-operator/castware-operator/internal/values"
 )
 
 // install creates the Component an install action names; an existing one is an error unless the action
@@ -53,7 +52,7 @@ func (p *Poller) newComponent(ctx context.Context, cl *castwarev1.Cluster, a *ca
 	if err != nil {
 		return nil, err
 	}
-	overrides, err := values.Unflatten(in.ValuesOverrides)
+	overrides, err := p.consoleOverrides(in.Component, in.ValuesOverrides)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
+	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 
@@ -31,7 +32,7 @@ func (p *Poller) upgradeAction(ctx context.Context, cl *castwarev1.Cluster, a *c
 // upgrade moves a Component to a version and merges value overrides into its values.
 func (p *Poller) upgrade(ctx context.Context, cl *castwarev1.Cluster, a *castai.Action, up *castai.ChartAction) error {
 	key := types.NamespacedName{Namespace: cl.Namespace, Name: up.Component}
-	overrides, err := values.Unflatten(up.ValuesOverrides)
+	overrides, err := p.consoleOverrides(up.Component, up.ValuesOverrides)
 	if err != nil {
 		return err
 	}
@@ -118,4 +119,25 @@ func requestRetry(comp *castwarev1.Component, version, actionID string) {
 		return
 	}
 	metav1.SetMetaDataAnnotation(&comp.ObjectMeta, castwarev1.AnnotationRetryRequest, castwarev1.RetryRequest(version, actionID))
+}
+
+// consoleOverrides checks a console action's valuesOverrides against the component's catalog entry (the
+// paths it allows from the console) and unflattens them.
+func (p *Poller) consoleOverrides(component string, flat map[string]string) (map[string]any, error) {
+	var allowed []string
+	if e, ok := p.lookup(component); ok {
+		allowed = e.ConsoleValues
+	}
+	if err := values.CheckConsolePaths(flat, allowed); err != nil {
+		return nil, err
+	}
+	return values.Unflatten(flat)
+}
+
+// lookup finds the catalog entry of a component (none without a catalog).
+func (p *Poller) lookup(component string) (*catalog.Entry, bool) {
+	if p.Catalog == nil {
+		return nil, false
+	}
+	return p.Catalog.Lookup(component, nil)
 }

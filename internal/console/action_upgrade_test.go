@@ -28,7 +28,7 @@ func TestUpgradeAction(t *testing.T) {
 	readonly.Spec.Readonly = true
 	p, c := handlerPoller(t, upgradeComp("plain", "0.1.0", nil), upgradeComp("failed", "0.2.0", failed020),
 		upgradeComp("failed-same", "0.2.0", failed020), upgradeComp("failed-other", "0.2.0", failed020),
-		upgradeComp("current", "0.1.0", nil), readonly)
+		upgradeComp("current", "0.1.0", nil), upgradeComp("image", "0.1.0", nil), readonly)
 	for _, tc := range []struct {
 		name, comp, version string
 		overrides           map[string]string
@@ -43,6 +43,8 @@ func TestUpgradeAction(t *testing.T) {
 		{"up to date", "current", "0.1.0", nil, "0.1.0", "", "already up to date (version 0.1.0)"},
 		{"readonly", "readonly", "0.3.0", nil, "0.1.0", "", "is readonly"},
 		{"missing", "nope", "0.3.0", nil, "", "", "component nope not found"},
+		{"an image from the console", "image", "0.3.0", map[string]string{"image.repository": "evil.example/agent", "a.b": "x"}, "0.1.0", "",
+			`valuesOverrides: "image.repository" not allowed from the console`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := &castai.ChartAction{Component: tc.comp, Version: tc.version, ValuesOverrides: tc.overrides}
@@ -63,7 +65,7 @@ func TestUpgradeAction(t *testing.T) {
 			if tc.wantErr == "" && got.Annotations[castwarev1.AnnotationActionID] != "up" {
 				t.Fatalf("action not recorded: %v", got.Annotations)
 			}
-			if tc.overrides != nil && string(got.Spec.Values.Raw) != `{"a":{"b":"x"},"keep":1}` {
+			if tc.overrides != nil && tc.wantErr == "" && string(got.Spec.Values.Raw) != `{"a":{"b":"x"},"keep":1}` {
 				t.Fatalf("values %s", got.Spec.Values.Raw)
 			}
 		})
