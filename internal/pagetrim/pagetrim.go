@@ -10,8 +10,9 @@
 // mappings (madvise MADV_PAGEOUT); what the process still runs is faulted back in from the page cache, the
 // rest costs nothing until the next burst.
 //
-// MADV_PAGEOUT never discards data: a page that was modified (none in a read-only mapping of a static
-// binary) would be swapped out, not dropped. Kernels older than 5.4 do not know it; Trim then reports
+// MADV_PAGEOUT never discards data: a page that was modified would be swapped out, not dropped. That
+// matters: MADV_DONTNEED, cheaper, crashed a cgo-linked test binary at once, whose read-only mappings hold
+// relocated pages (RELRO) that it reverted to the file's contents. Kernels older than 5.4 do not know it; Trim then reports
 // ErrUnsupported and the Trimmer stops trying.
 package pagetrim
 
