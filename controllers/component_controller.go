@@ -261,10 +261,7 @@ func (r *ComponentReconciler) entryFor(comp *castwarev1.Component) (*catalog.Ent
 		return nil, fmt.Errorf("component %q is not in the catalog (known: %s) and the Component has no %s label naming its chart",
 			comp.Spec.Component, strings.Join(r.Catalog.Components(), ", "), castwarev1.LabelHelmChart)
 	}
-	// A chart the catalog does not know: give it the values every Cast AI chart understands.
-	return &catalog.Entry{Component: comp.Spec.Component, Chart: chart, ReleaseName: comp.Spec.Component, Phase: 1,
-		Values:        map[string]any{"createNamespace": false},
-		ClusterValues: map[string]any{"apiURL": "{{ .APIURL }}", "apiKeySecretRef": "{{ .APIKeySecret }}", "provider": "{{ .Provider }}"}}, nil
+	return r.Catalog.Uncatalogued(comp.Spec.Component, chart)
 }
 
 // chartOf is the chart a Component installs: its chart label, else its catalog entry's.

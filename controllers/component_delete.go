@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/helm"
 )
 
@@ -22,7 +24,7 @@ func (r *ComponentReconciler) reconcileDelete(ctx context.Context, comp *castwar
 	// The finalizer is only ever added to an enabled Component: its release is uninstalled with it, also when
 	// it was disabled just before being deleted and the uninstall had not run yet.
 	orphan := comp.Labels[castwarev1.LabelDeleteCandidate] == "true" || comp.Annotations[AnnotationOrphan] == "true" || comp.Spec.Readonly
-	if entry, err := r.entryFor(comp); err == nil && !orphan {
+	if entry, err := r.entryForRemoval(comp); err == nil && !orphan {
 		w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), chart: chartOf(comp, entry), current: comp.Status.CurrentVersion}
 		if waiting, res, err := r.uninstallDeleted(ctx, w); err != nil || waiting {
 			return res, err
@@ -77,4 +79,15 @@ func (r *ComponentReconciler) patchFinalizer(ctx context.Context, comp *castware
 	}
 	comp.Finalizers, comp.ResourceVersion = obj.Finalizers, obj.ResourceVersion
 	return nil
+}
+
+// entryForRemoval is entryFor without the catalog's chart policy: removing a release installs nothing, and
+// a Component admitted under another policy (--allow-uncatalogued-charts since turned off) is still removed.
+func (r *ComponentReconciler) entryForRemoval(comp *castwarev1.Component) (*catalog.Entry, error) {
+	entry, err := r.entryFor(comp)
+	var notAllowed *catalog.ErrChartNotAllowed
+	if errors.As(err, &notAllowed) {
+		return catalog.UncataloguedEntry(notAllowed.Component, notAllowed.Chart), nil
+	}
+	return entry, err
 }

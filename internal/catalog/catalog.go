@@ -194,6 +194,8 @@ type DriftIgnore struct {
 // Catalog is the loaded set of entries.
 type Catalog struct {
 	entries []*Entry
+	// allowUncatalogued: see AllowUncatalogued.
+	allowUncatalogued bool
 }
 
 // Load reads and validates a catalog file.

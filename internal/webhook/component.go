@@ -153,6 +153,10 @@ func ValidateComponent(old, c *castwarev1.Component, cat *catalog.Catalog) (admi
 		problems = appendIf(problems, validateVersion(spec.Version))
 		problems = appendIf(problems, validateValues(spec.Values))
 		if cat != nil && known(cat, c) && !cat.Known(spec.Component) {
+			if _, err := cat.Uncatalogued(spec.Component, c.Labels[castwarev1.LabelHelmChart]); err != nil {
+				problems = append(problems, err.Error())
+				return result(problems, nil)
+			}
 			warnings = append(warnings, fmt.Sprintf("component %q is not in the catalog: chart %s is installed with the values every Cast AI chart understands",
 				spec.Component, c.Labels[castwarev1.LabelHelmChart]))
 		}

@@ -64,10 +64,14 @@ func TestValidateComponentCreate(t *testing.T) {
 		{name: "null values", mutate: func(c *castwarev1.Component) { c.Spec.Values = rawValues(`null`) }},
 		{name: "unknown component", mutate: func(c *castwarev1.Component) { c.Spec.Component = "evictor" },
 			deny: []string{`spec.component "evictor" is not in the component catalog`, "known: canary, castai-agent, cluster-controller, spot-handler", castwarev1.LabelHelmChart}},
-		{name: "unknown component with a chart label", mutate: func(c *castwarev1.Component) {
+		{name: "unknown component with a chart the catalog does not install", mutate: func(c *castwarev1.Component) {
 			c.Spec.Component = "evictor"
 			c.Labels = map[string]string{castwarev1.LabelHelmChart: "castai-evictor"}
-		}, warning: "chart castai-evictor is installed"},
+		}, deny: []string{`chart "castai-evictor"`, "--allow-uncatalogued-charts"}},
+		{name: "unknown component with a catalog chart", mutate: func(c *castwarev1.Component) {
+			c.Spec.Component = "agent-canary"
+			c.Labels = map[string]string{castwarev1.LabelHelmChart: "castai-agent"}
+		}, warning: "chart castai-agent is installed"},
 		{name: "selector-only entry without its label", mutate: func(c *castwarev1.Component) { c.Spec.Component = "canary" }, deny: []string{`"canary" is not in the component catalog`}},
 		{name: "selector-only entry with its label", mutate: func(c *castwarev1.Component) {
 			c.Spec.Component = "canary"
