@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -95,6 +96,9 @@ func (r *ClusterReconciler) reconcile(ctx context.Context, cl *castwarev1.Cluste
 	err := clusterspec.Validate(&cl.Spec)
 	if err == nil {
 		err = clusterspec.RegisteredAPIURL(cl)
+	}
+	if err == nil {
+		err = checkTransport(cl)
 	}
 	if err != nil {
 		r.unavailable(cl, castwarev1.ReasonInvalidSpec, err.Error())
@@ -249,4 +253,18 @@ func availabilityChanged() predicate.Predicate {
 func (r *ClusterReconciler) secretToClusters(ctx context.Context, o client.Object) []reconcile.Request {
 	watched := slices.Contains(r.WatchedSecrets, o.GetName())
 	return clustersWhere(ctx, r.Client, o.GetNamespace(), func(cl *castwarev1.Cluster) bool { return watched || cl.Spec.APIKeySecret == o.GetName() })
+}
+
+// checkTransport refuses plain http to a host that is not loopback unless the Cluster opted in, and keeps
+// the InsecureTransport condition True while it did.
+func checkTransport(cl *castwarev1.Cluster) error {
+	if err := clusterspec.Transport(cl); err != nil {
+		return err
+	}
+	if msg := clusterspec.InsecureMessage(cl); msg != "" {
+		setCondition(&cl.Status.Conditions, cl.Generation, castwarev1.ConditionInsecureTransport, metav1.ConditionTrue, "PlainHTTPAllowed", msg)
+		return nil
+	}
+	meta.RemoveStatusCondition(&cl.Status.Conditions, castwarev1.ConditionInsecureTransport)
+	return nil
 }

@@ -17,6 +17,10 @@ const (
 	MigrationModeAutoUpgrade MigrationMode = "autoUpgrade"
 )
 
+// AnnotationAllowPlainHTTP on a Cluster, set to "true", lets spec.api.apiUrl and spec.helmRepoURL use
+// plain http to a host that is not loopback; without it such a Cluster is refused.
+const AnnotationAllowPlainHTTP = "castware.cast.ai/allow-plain-http"
+
 // DefaultHelmRepoURL is the chart repository Cast AI publishes its component charts to.
 const DefaultHelmRepoURL = "https://castai.github.io/helm-charts"
 

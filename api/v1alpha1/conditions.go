@@ -12,6 +12,9 @@ const (
 	// ConditionExtendedPermissions (Clusters) is True when the operator holds the Phase 2 permissions; when False
 	// its message lists the missing rules and how to grant them.
 	ConditionExtendedPermissions = "ExtendedPermissions"
+	// ConditionInsecureTransport (Clusters) is True while the Cluster lets its API URL or chart repository use
+	// plain http to a host that is not loopback (annotation castware.cast.ai/allow-plain-http).
+	ConditionInsecureTransport = "InsecureTransport"
 )
 
 // Condition reasons. The documented operator's reasons are kept; the others are additions.

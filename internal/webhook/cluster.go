@@ -108,10 +108,18 @@ func ValidateCluster(old, cl *castwarev1.Cluster) (admission.Warnings, error) {
 			problems = append(problems, err.Error())
 		}
 		problems = appendIf(problems, validateRepo(spec.HelmRepoURL))
+		problems = appendIf(problems, clusterspec.Transport(cl))
 		return result(problems, append(warnings, clusterWarnings(nil, cl)...))
 	}
-	if equality.Semantic.DeepEqual(old.Spec, cl.Spec) || !cl.DeletionTimestamp.IsZero() {
+	if !cl.DeletionTimestamp.IsZero() {
 		return nil, nil
+	}
+	if old.Spec.API.APIURL != spec.API.APIURL || old.Spec.HelmRepoURL != spec.HelmRepoURL ||
+		clusterspec.AllowsPlainHTTP(old) != clusterspec.AllowsPlainHTTP(cl) {
+		problems = appendIf(problems, clusterspec.Transport(cl))
+	}
+	if equality.Semantic.DeepEqual(old.Spec, cl.Spec) {
+		return result(problems, clusterWarnings(old, cl))
 	}
 	if old.Spec.Provider != "" && spec.Provider != old.Spec.Provider {
 		problems = append(problems, fmt.Sprintf("spec.provider is immutable: it is %q and cannot become %q", old.Spec.Provider, spec.Provider))
@@ -168,10 +176,8 @@ func validateRepo(raw string) error {
 // local, and credentials written into the chart repository URL.
 func clusterWarnings(old, cl *castwarev1.Cluster) admission.Warnings {
 	var w admission.Warnings
-	if old == nil || old.Spec.API.APIURL != cl.Spec.API.APIURL {
-		if u, err := url.Parse(cl.Spec.API.APIURL); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			w = append(w, fmt.Sprintf("spec.api.apiUrl %s uses plain http: the API key is sent unencrypted", cl.Spec.API.APIURL))
-		}
+	if msg := clusterspec.InsecureMessage(cl); msg != "" && (old == nil || clusterspec.InsecureMessage(old) != msg) {
+		w = append(w, msg)
 	}
 	if old == nil || old.Spec.HelmRepoURL != cl.Spec.HelmRepoURL {
 		if u, err := url.Parse(cl.Spec.HelmRepoURL); err == nil && u.User != nil {

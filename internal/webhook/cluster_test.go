@@ -50,8 +50,17 @@ func TestValidateClusterCreate(t *testing.T) {
 		{name: "repository without host", mutate: func(c *castwarev1.Cluster) { c.Spec.HelmRepoURL = "https://" }, deny: []string{"spec.helmRepoURL", "no host"}},
 		{name: "two problems at once", mutate: func(c *castwarev1.Cluster) { c.Spec.Provider = ""; c.Spec.HelmRepoURL = "ftp://x" },
 			deny: []string{"spec.provider is required", "spec.helmRepoURL"}},
-		{name: "plain http to a remote API warns", mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "http://api.example.com" },
-			warning: "the API key is sent unencrypted"},
+		{name: "plain http to a remote API is refused", mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "http://api.example.com" },
+			deny: []string{"spec.api.apiUrl http://api.example.com", "plain http", castwarev1.AnnotationAllowPlainHTTP}},
+		{name: "plain http to a remote chart repository is refused", mutate: func(c *castwarev1.Cluster) { c.Spec.HelmRepoURL = "http://charts.example.com" },
+			deny: []string{"spec.helmRepoURL http://charts.example.com", castwarev1.AnnotationAllowPlainHTTP}},
+		{name: "plain http opted in warns", mutate: func(c *castwarev1.Cluster) {
+			c.Spec.API.APIURL = "http://api.example.com"
+			c.Annotations = map[string]string{castwarev1.AnnotationAllowPlainHTTP: "true"}
+		}, warning: "travel unencrypted"},
+		{name: "plain http to loopback is fine", mutate: func(c *castwarev1.Cluster) {
+			c.Spec.API.APIURL, c.Spec.HelmRepoURL = "http://127.0.0.1:8080", "http://localhost:8081"
+		}},
 		{name: "credentials in the repository URL warn", mutate: func(c *castwarev1.Cluster) { c.Spec.HelmRepoURL = "https://u:p@charts.example.com" },
 			warning: "contains credentials"},
 	}
@@ -109,7 +118,17 @@ func TestValidateClusterUpdate(t *testing.T) {
 			mutate: func(c *castwarev1.Cluster) { c.Spec.Cluster = nil; c.Spec.MigrationMode = castwarev1.MigrationModeRead }},
 		{name: "API URL moves to the EU", mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "https://api.eu.cast.ai" }},
 		{name: "API URL broken", mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "api.eu.cast.ai" }, deny: []string{"spec.api.apiUrl", "https://"}},
-		{name: "API URL to plain http warns", mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "http://api.example.com" }, warning: "unencrypted"},
+		{name: "API URL to plain http is refused", mutate: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "http://api.example.com" },
+			deny: []string{"plain http", castwarev1.AnnotationAllowPlainHTTP}},
+		{name: "API URL to plain http, opted in, warns", mutate: func(c *castwarev1.Cluster) {
+			c.Spec.API.APIURL = "http://api.example.com"
+			c.Annotations = map[string]string{castwarev1.AnnotationAllowPlainHTTP: "true"}
+		}, warning: "unencrypted"},
+		{name: "opt-in removed while plain http is used", oldModifier: func(c *castwarev1.Cluster) {
+			c.Spec.HelmRepoURL = "http://charts.example.com"
+			c.Annotations = map[string]string{castwarev1.AnnotationAllowPlainHTTP: "true"}
+		}, mutate: func(c *castwarev1.Cluster) { c.Spec.HelmRepoURL = "http://charts.example.com"; c.Annotations = nil },
+			deny: []string{"spec.helmRepoURL http://charts.example.com"}},
 		{name: "unchanged invalid API URL does not block other edits (ratchet)", oldModifier: func(c *castwarev1.Cluster) { c.Spec.API.APIURL = "api.cast.ai" },
 			mutate: func(c *castwarev1.Cluster) {
 				c.Spec.API.APIURL = "api.cast.ai"
