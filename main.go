@@ -54,6 +54,7 @@ func main() {
 	flag.DurationVar(&o.ChartIndexTTL, "chart-index-ttl", charts.DefaultIndexTTL, "how long a chart repository index is cached")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
 	allowUncatalogued := flag.Bool("allow-uncatalogued-charts", false, "let Components of components the catalog does not list install any chart their castware.cast.ai/helm-chart label names (with the Cluster's API key Secret); default: only the catalog's charts")
+	flag.BoolVar(&o.ChartsWithoutDigests, "allow-charts-without-digest", false, "accept chart repository index entries that announce no sha256 digest of their archive (refused by default)")
 	flag.BoolVar(&o.KeepIdlePages, "keep-idle-pages", false, "keep the binary's pages resident after a burst of work instead of handing them back to the kernel once the process is idle")
 	flag.DurationVar(&o.CastAI.PollInterval, "console-poll-interval", console.DefaultPollInterval, "pause between the starts of two console action polls when the Cast AI API answers at once and nothing happened lately (a poll the API holds is followed at once)")
 	flag.DurationVar(&o.CastAI.ActivePollInterval, "console-poll-active-interval", console.DefaultActivePollInterval, "that pause for a while after activity (an action arrived, a Component or Cluster spec changed)")

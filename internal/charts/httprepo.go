@@ -34,6 +34,9 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 		return nil, wrapErr(resolved, err)
 	}
 	want := normalizeDigest(cv.Digest)
+	if err := l.requireDigest(want); err != nil {
+		return nil, wrapErr(resolved, err)
+	}
 	key := "url:" + archiveURL.String() + "@" + cv.Version
 	if want != "" {
 		key = "sha256:" + want

@@ -104,6 +104,7 @@ func TestLoadHTTP(t *testing.T) {
 		},
 		{
 			name: "v-prefixed index version matches plain ref version",
+			opts: []Option{WithoutDigests()}, // the case is about something else
 			setup: func(t *testing.T, s *repoServer) Ref {
 				data := packChart(t, "app", "1.0.0")
 				s.set("/app.tgz", data)
@@ -113,7 +114,18 @@ func TestLoadHTTP(t *testing.T) {
 			wantVersion: "1.0.0",
 		},
 		{
-			name: "missing digest is accepted",
+			name: "missing digest is refused",
+			setup: func(t *testing.T, s *repoServer) Ref {
+				s.set("/app-1.0.0.tgz", packChart(t, "app", "1.0.0"))
+				s.set("/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: "app-1.0.0.tgz"}))
+				return Ref{Repo: s.URL(), Name: "app", Version: "1.0.0"}
+			},
+			wantErr: ErrNoDigest,
+			wantMsg: []string{"--allow-charts-without-digest"},
+		},
+		{
+			name: "missing digest is accepted when allowed",
+			opts: []Option{WithoutDigests()},
 			setup: func(t *testing.T, s *repoServer) Ref {
 				s.set("/app-1.0.0.tgz", packChart(t, "app", "1.0.0"))
 				s.set("/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: "app-1.0.0.tgz"}))
@@ -133,6 +145,7 @@ func TestLoadHTTP(t *testing.T) {
 		},
 		{
 			name: "corrupt archive",
+			opts: []Option{WithoutDigests()}, // the case is about something else
 			setup: func(t *testing.T, s *repoServer) Ref {
 				s.set("/app-1.0.0.tgz", []byte("this is not a gzip stream"))
 				s.set("/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: "app-1.0.0.tgz"}))
@@ -142,6 +155,7 @@ func TestLoadHTTP(t *testing.T) {
 		},
 		{
 			name: "archive holds another chart",
+			opts: []Option{WithoutDigests()}, // the case is about something else
 			setup: func(t *testing.T, s *repoServer) Ref {
 				s.set("/app-1.0.0.tgz", packChart(t, "other", "1.0.0"))
 				s.set("/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: "app-1.0.0.tgz"}))
@@ -152,6 +166,7 @@ func TestLoadHTTP(t *testing.T) {
 		},
 		{
 			name: "archive holds another version",
+			opts: []Option{WithoutDigests()}, // the case is about something else
 			setup: func(t *testing.T, s *repoServer) Ref {
 				s.set("/app-1.0.0.tgz", packChart(t, "app", "9.9.9"))
 				s.set("/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: "app-1.0.0.tgz"}))
@@ -546,7 +561,7 @@ func TestArchiveCache(t *testing.T) {
 			if cacheBytes == 1 { // room for exactly one archive
 				cacheBytes = int64(size) + 1
 			}
-			l := NewLoader(WithArchiveCacheBytes(cacheBytes))
+			l := NewLoader(WithArchiveCacheBytes(cacheBytes), WithoutDigests())
 			for _, v := range tc.loads {
 				got, err := l.Load(context.Background(), Ref{Repo: s.URL(), Name: "app", Version: v})
 				if err != nil {
@@ -593,7 +608,7 @@ func TestLoadReturnsIndependentCharts(t *testing.T) {
 func TestCredentialsNeverInErrors(t *testing.T) {
 	t.Parallel()
 	s := newRepoServer(t)
-	s.set("/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: "app-1.0.0.tgz"}))
+	s.set("/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: "app-1.0.0.tgz", digest: digestOf(packChart(t, "app", "1.0.0"))}))
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	withCreds := func(raw string) string {

@@ -32,6 +32,7 @@ type config struct {
 	userAgent         string
 	clock             func() time.Time
 	observer          CacheObserver
+	allowNoDigest     bool
 }
 
 func defaultConfig() config {

@@ -70,6 +70,9 @@ type Options struct {
 	MaxHistory int
 	// ChartIndexTTL is how long a repository index is cached (default 5m).
 	ChartIndexTTL time.Duration
+	// ChartsWithoutDigests accepts repository index entries that announce no archive digest (refused by
+	// default: nothing would prove the archive is the one published).
+	ChartsWithoutDigests bool
 	// Charts replaces the chart loader (default: charts.NewLoader).
 	Charts charts.Source
 	// Env looks up environment variables for catalog overrides (default os.Getenv).
@@ -227,6 +230,9 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		copts := []charts.Option{chartObserver()}
 		if opts.ChartIndexTTL > 0 {
 			copts = append(copts, charts.WithIndexTTL(opts.ChartIndexTTL))
+		}
+		if opts.ChartsWithoutDigests {
+			copts = append(copts, charts.WithoutDigests())
 		}
 		src = charts.NewLoader(append(copts, charts.WithUserAgent(version.UserAgent()))...)
 	}
