@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -12,14 +13,41 @@ import (
 	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
-// Uninstall removes a release and its objects, keeping no history. A missing release is not an error.
-// Namespaces the release rendered are kept (see GuardNamespaces).
-func (e *Engine) Uninstall(ctx context.Context, owner client.Object, name string) (err error) {
-	defer metrics.StartHelm(metrics.HelmUninstall).Done(&err)
-	return e.uninstall(ctx, owner, name)
+// HookFailedError is an uninstall stopped by a failing pre-delete hook: Helm deleted nothing and left the
+// release as it was, so the uninstall can be tried again, or made without hooks (UninstallSkippingHooks).
+type HookFailedError struct {
+	// Err is Helm's error.
+	Err error
 }
 
-func (e *Engine) uninstall(ctx context.Context, owner client.Object, name string) error {
+// Error says which hook failed and why.
+func (e *HookFailedError) Error() string { return "pre-delete hook failed: " + e.Err.Error() }
+
+// Unwrap returns Helm's error.
+func (e *HookFailedError) Unwrap() error { return e.Err }
+
+// IsHookFailure reports whether err is an uninstall stopped by its pre-delete hook.
+func IsHookFailure(err error) bool {
+	var h *HookFailedError
+	return errors.As(err, &h)
+}
+
+// Uninstall removes a release and its objects, keeping no history. A missing release is not an error.
+// Namespaces the release rendered are kept (see GuardNamespaces). A failing pre-delete hook gives a
+// *HookFailedError.
+func (e *Engine) Uninstall(ctx context.Context, owner client.Object, name string) (err error) {
+	defer metrics.StartHelm(metrics.HelmUninstall).Done(&err)
+	return e.uninstall(ctx, owner, name, false)
+}
+
+// UninstallSkippingHooks removes a release without running its delete hooks (Helm's --no-hooks): the way
+// out when a pre-delete hook keeps failing.
+func (e *Engine) UninstallSkippingHooks(ctx context.Context, owner client.Object, name string) (err error) {
+	defer metrics.StartHelm(metrics.HelmUninstall).Done(&err)
+	return e.uninstall(ctx, owner, name, true)
+}
+
+func (e *Engine) uninstall(ctx context.Context, owner client.Object, name string, noHooks bool) error {
 	ac, err := e.client(ctx, owner)
 	if err != nil {
 		return err
@@ -34,10 +62,22 @@ func (e *Engine) uninstall(ctx context.Context, owner client.Object, name string
 	_, err = ac.Uninstall(name, func(u *action.Uninstall) error {
 		u.Timeout = e.hookTimeout
 		u.KeepHistory = false
+		u.DisableHooks = noHooks
 		return nil
 	})
-	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+	return uninstallError(name, err)
+}
+
+// uninstallError wraps Helm's answer to an uninstall: nil for a missing release, a *HookFailedError for a
+// failed pre-delete hook (Helm's "warning: Hook pre-delete <template> failed: ..."; the post-delete hook
+// runs after the objects are gone and is not retried).
+func uninstallError(name string, err error) error {
+	switch {
+	case err == nil, errors.Is(err, driver.ErrReleaseNotFound):
+		return nil
+	case strings.Contains(err.Error(), "Hook pre-delete"):
+		return fmt.Errorf("uninstall %s: %w", name, &HookFailedError{Err: err})
+	default:
 		return fmt.Errorf("uninstall %s: %w", name, err)
 	}
-	return nil
 }
