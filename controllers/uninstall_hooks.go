@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -56,7 +57,7 @@ func (r *ComponentReconciler) uninstallRelease(ctx context.Context, w *work) (sk
 	if n < MaxPreDeleteHookTries {
 		return "", fmt.Errorf("try %d of %d (then the release is uninstalled without hooks): %w", n, MaxPreDeleteHookTries, err)
 	}
-	skipped = fmt.Sprintf("release %s uninstalled without its delete hooks: the pre-delete hook failed %d times (last: %v)", w.release, n, err)
+	skipped = fmt.Sprintf("release %s uninstalled without its delete hooks: the pre-delete hook failed %d times (last: %s)", w.release, n, strings.Join(strings.Fields(err.Error()), " "))
 	if err := r.Engine.UninstallSkippingHooks(ctx, w.comp, w.release); err != nil {
 		return "", fmt.Errorf("the pre-delete hook failed %d times; uninstall without hooks: %w", n, err)
 	}

@@ -4,17 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/castware-operator/castware-operator/internal/metrics"
 )
 
-// HookFailedError is an uninstall stopped by a failing pre-delete hook: Helm deleted nothing and left the
-// release as it was, so the uninstall can be tried again, or made without hooks (UninstallSkippingHooks).
+// HookFailedError is an uninstall stopped by a failing pre-delete hook: Helm deleted none of the objects (the
+// release is left marked uninstalling), so it can be tried again, or made without hooks (UninstallSkippingHooks).
 type HookFailedError struct {
 	// Err is Helm's error.
 	Err error
@@ -59,25 +60,38 @@ func (e *Engine) uninstall(ctx context.Context, owner client.Object, name string
 	}
 	done := e.begin(owner, name)
 	defer done()
-	_, err = ac.Uninstall(name, func(u *action.Uninstall) error {
+	res, err := ac.Uninstall(name, func(u *action.Uninstall) error {
 		u.Timeout = e.hookTimeout
 		u.KeepHistory = false
 		u.DisableHooks = noHooks
 		return nil
 	})
-	return uninstallError(name, err)
+	return uninstallError(name, res, err)
 }
 
-// uninstallError wraps Helm's answer to an uninstall: nil for a missing release, a *HookFailedError for a
-// failed pre-delete hook (Helm's "warning: Hook pre-delete <template> failed: ..."; the post-delete hook
-// runs after the objects are gone and is not retried).
-func uninstallError(name string, err error) error {
+// uninstallError wraps Helm's answer to an uninstall: nil for a missing release, a *HookFailedError when
+// a pre-delete hook ran and failed (Helm returns the release it worked on, its hooks' last runs marked; the
+// post-delete hook runs after the objects are gone and is not retried).
+func uninstallError(name string, res *release.UninstallReleaseResponse, err error) error {
 	switch {
 	case err == nil, errors.Is(err, driver.ErrReleaseNotFound):
 		return nil
-	case strings.Contains(err.Error(), "Hook pre-delete"):
+	case res != nil && preDeleteHookFailed(res.Release):
 		return fmt.Errorf("uninstall %s: %w", name, &HookFailedError{Err: err})
 	default:
 		return fmt.Errorf("uninstall %s: %w", name, err)
 	}
+}
+
+// preDeleteHookFailed reports whether a pre-delete hook of rel ran and failed.
+func preDeleteHookFailed(rel *release.Release) bool {
+	if rel == nil {
+		return false
+	}
+	for _, h := range rel.Hooks {
+		if h != nil && h.LastRun.Phase == release.HookPhaseFailed && slices.Contains(h.Events, release.HookPreDelete) {
+			return true
+		}
+	}
+	return false
 }
