@@ -13,9 +13,11 @@ import (
 // TestBackoffMeasured: an upgrade whose chart archive the repository keeps answering 404 for fails on every
 // attempt, and nothing else wakes the Component up. Each attempt downloads the archive again (a failure is
 // not cached), so the repository's request log is the list of attempts. docs/reliability.md claims the
-// controller's exponential backoff (5 ms doubling up to 16 min): once the delay outgrows the attempt itself
-// (from about 0.5 s), each pause between two attempts must be about twice the one before, so a constant
-// retry loop (or one restarted by its own status writes) fails this case.
+// controller's exponential backoff (5 ms doubling up to 16 min). A pause between two attempts is the backoff
+// plus the attempt's own time (reads, the status write; longer on a starved machine), so the case checks the
+// growth from one pause to the next: with the backoff doubling, each growth is twice the one before and at
+// least half the pause before it. A constant retry loop (or one restarted by its own status writes) grows
+// by nothing and fails this case.
 func TestBackoffMeasured(t *testing.T) {
 	f := newFixture(t)
 	f.createCluster()
@@ -30,21 +32,22 @@ func TestBackoffMeasured(t *testing.T) {
 	f.patchCluster(func(c *castwarev1.Cluster) { c.Spec.HelmRepoURL = repo.URL() })
 	f.patchComponent("hooked", func(c *castwarev1.Component) { c.Spec.Version = "0.2.0" })
 
-	// Wait for five pauses of at least 0.5 s, the last of them over 8 s (about 25 s of attempts).
-	// A pause that does not double fails the case at once.
+	// Wait for four pauses of at least 1.8 s, the last of them over 16 s (about 45 s of attempts; the shorter
+	// pauses before vary too much with the attempt's own time on a starved machine to be compared).
+	// A pause that does not grow as the backoff promises fails the case at once.
 	var gaps []time.Duration
 	var ratios []string
-	eventually(t, 3*time.Minute, "attempts spaced out to 8 s", func() error {
-		gaps = longGaps(repo.times("/test-hooks-0.2.0.tgz"), 500*time.Millisecond)
-		ratios = ratios[:0]
-		for i := 1; i < len(gaps); i++ {
-			r := float64(gaps[i]) / float64(gaps[i-1])
-			ratios = append(ratios, fmt.Sprintf("%.2f", r))
-			if r < 1.6 || r > 2.6 {
-				t.Fatalf("pause %v after %v (x%.2f): not the doubling the backoff promises; pauses %v", gaps[i], gaps[i-1], r, gaps)
-			}
+	eventually(t, 3*time.Minute, "attempts spaced out to 16 s", func() error {
+		times := repo.times("/test-hooks-0.2.0.tgz")
+		gaps = longGaps(times, 1800*time.Millisecond)
+		if len(gaps) == 0 && len(times) >= 15 { // 5 ms doubling reaches 2.56 s by the 11th attempt
+			t.Fatalf("%d attempts without a pause of 1.8 s: a retry loop, not a backoff (%v to %v)", len(times), times[0], times[len(times)-1])
 		}
-		if len(gaps) < 5 || gaps[len(gaps)-1] < 8*time.Second {
+		var err error
+		if ratios, err = checkDoubling(gaps); err != nil {
+			t.Fatalf("%v; pauses %v", err, gaps)
+		}
+		if len(gaps) < 4 || gaps[len(gaps)-1] < 16*time.Second {
 			return fmt.Errorf("pauses so far: %v", gaps)
 		}
 		return nil
@@ -57,8 +60,29 @@ func TestBackoffMeasured(t *testing.T) {
 		shown = append(shown, fmt.Sprintf("%.2f s", g.Seconds()))
 	}
 	record(t, catCharts, "the archive of 0.2.0 answers 404 on every attempt (nothing else wakes the Component)",
-		fmt.Sprintf("%d attempts, each a download of the archive; the pauses once longer than 0.5 s were %s (each x%s the one before: the controller's exponential backoff, 5 ms doubling, no jitter); Progressing=False/%s throughout, the running 0.1.0 untouched",
+		fmt.Sprintf("%d attempts, each a download of the archive; the pauses once longer than 1.8 s were %s (each growth x%s the growth before: the controller's exponential backoff, 5 ms doubling, no jitter); Progressing=False/%s throughout, the running 0.1.0 untouched",
 			attempts, strings.Join(shown, ", "), strings.Join(ratios, ", x"), condition(c.Status.Conditions, castwarev1.ConditionProgressing).Reason), 0)
+}
+
+// checkDoubling checks that each pause grew from the one before by at least half of it (the backoff doubles;
+// a constant overhead per attempt only narrows that) and by 1.5 to 2.7 times the growth before; it returns
+// those growth ratios.
+func checkDoubling(gaps []time.Duration) ([]string, error) {
+	var ratios []string
+	for i := 1; i < len(gaps); i++ {
+		grew := gaps[i] - gaps[i-1]
+		if grew < gaps[i-1]/2 {
+			return nil, fmt.Errorf("pause %v after %v: grew by %v, the backoff doubles", gaps[i], gaps[i-1], grew)
+		}
+		if i >= 2 {
+			r := float64(grew) / float64(gaps[i-1]-gaps[i-2])
+			ratios = append(ratios, fmt.Sprintf("%.2f", r))
+			if r < 1.5 || r > 2.7 {
+				return nil, fmt.Errorf("pause %v after %v: grew x%.2f the growth before, not the doubling the backoff promises", gaps[i], gaps[i-1], r)
+			}
+		}
+	}
+	return ratios, nil
 }
 
 // longGaps returns the pauses between consecutive times that are at least min long, in order, once the

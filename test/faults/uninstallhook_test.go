@@ -151,18 +151,35 @@ func (f *fixture) hookTries(mode string) string {
 	}
 	how := "DISABLE/ERROR reports"
 	if mode == "deleted" {
-		how = "UninstallFailed Warning events"
+		eventually(f.t, 30*time.Second, "an UninstallFailed event", func() error {
+			if len(f.events("UninstallFailed")) == 0 {
+				return fmt.Errorf("none yet")
+			}
+			return nil
+		})
+		how = "an UninstallFailed Warning event and the operator's log"
 	}
-	return fmt.Sprintf("the uninstall failed %d times on the hook (%s, each naming its try: %.160q)", want, how, failures[0])
+	first := oneLine(failures[0])
+	if len(first) > 160 {
+		first = first[:160] + "…"
+	}
+	return fmt.Sprintf("the uninstall failed %d times on the hook (%s, each naming its try: %q)", want, how, first)
 }
 
 // failedTries returns the messages of the failed uninstall tries of hooked: its DISABLE/ERROR reports when
-// disabled (a deleted Component reports no error), its UninstallFailed events when deleted.
+// disabled; when deleted (a deleted Component reports no error, and its UninstallFailed events of one try
+// and the next are one event series), the operator's log lines of the failed tries, once per try.
 func (f *fixture) failedTries(mode string) []string {
-	if mode == "deleted" {
-		return f.events("UninstallFailed")
-	}
 	var out []string
+	if mode == "deleted" {
+		for i := 1; i < controllers.MaxPreDeleteHookTries+1; i++ {
+			try := fmt.Sprintf("try %d of %d", i, controllers.MaxPreDeleteHookTries)
+			if f.logHas(try) {
+				out = append(out, try+": pre-delete hook failed (operator log)")
+			}
+		}
+		return out
+	}
 	for _, r := range f.api.ActionResults(clusterID) {
 		if r.Name == "hooked" && r.Action == castai.ActionDisable && r.Status == castai.StatusError {
 			out = append(out, r.Message)
