@@ -72,6 +72,7 @@ type ComponentReconciler struct {
 	driftMu    sync.Mutex
 	driftDirty map[types.NamespacedName]bool
 	driftLast  map[types.NamespacedName]time.Time
+	hookFails  hookFailures // pre-delete hook failures per release (uninstall_hooks.go)
 }
 
 // +kubebuilder:rbac:groups=castware.cast.ai,resources=components,verbs=get;list;watch;update;patch

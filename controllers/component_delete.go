@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,11 +54,12 @@ func (r *ComponentReconciler) uninstallDeleted(ctx context.Context, w *work) (wa
 			return false, res, err
 		}
 	}
-	if err := r.Engine.Uninstall(ctx, comp, w.release); err != nil {
+	skipped, err := r.uninstallRelease(ctx, w)
+	if err != nil {
 		r.record(ctx, w, outDeleteFailed, note{msg: err.Error()})
 		return false, res, err
 	}
-	r.record(ctx, w, outDeleted, note{msg: "Component deleted", event: fmt.Sprintf("release %s uninstalled (Component deleted)", w.release)})
+	r.record(ctx, w, outDeleted, note{msg: cmp.Or(skipped, "Component deleted"), event: fmt.Sprintf("release %s uninstalled (Component deleted)", w.release)})
 	return false, res, nil
 }
 

@@ -38,6 +38,8 @@ type Engine interface {
 	Rollback(ctx context.Context, owner client.Object, name string, toRevision int) (*helm.Release, error)
 	// Uninstall uninstalls a release.
 	Uninstall(ctx context.Context, owner client.Object, name string) error
+	// UninstallSkippingHooks uninstalls a release without running its delete hooks.
+	UninstallSkippingHooks(ctx context.Context, owner client.Object, name string) error
 	// Unlock fails a revision left pending by a process that is gone.
 	Unlock(ctx context.Context, owner client.Object, rel *helm.Release) error
 	// MarkHealthy records that a revision's workloads became ready.

@@ -87,6 +87,9 @@ func (f *fakeEngine) Rollback(_ context.Context, _ client.Object, _ string, to i
 func (f *fakeEngine) Uninstall(context.Context, client.Object, string) error {
 	return f.act("Uninstall")
 }
+func (f *fakeEngine) UninstallSkippingHooks(context.Context, client.Object, string) error {
+	return f.act("UninstallSkippingHooks")
+}
 func (f *fakeEngine) Unlock(context.Context, client.Object, *helm.Release) error {
 	return f.act("Unlock")
 }

@@ -47,6 +47,7 @@ const (
 	outUninstallStarted                      // Helm uninstall begins (enabled is false)
 	outUninstallFailed                       // Helm uninstall returned an error
 	outUninstalled                           // the release was uninstalled (enabled is false)
+	outHookSkipped                           // the pre-delete hook kept failing: the release is uninstalled without hooks
 	outDisabled                              // enabled is false and nothing is installed
 	outDeleted                               // the Component was deleted and its release uninstalled
 	outDeleteFailed                          // uninstalling a deleted Component's release failed
@@ -133,10 +134,12 @@ var outcomes = map[outcome]effect{
 	outUninstallStarted: {progressing: progressingTrue(castwarev1.ReasonUninstalling)},
 	outUninstallFailed:  {progressing: progressingFalse(castwarev1.ReasonFailed), report: castai.ActionDisable, status: castai.StatusError},
 	outUninstalled:      {event: normal("Uninstalled", "Uninstall"), report: castai.ActionDisable, status: castai.StatusOK},
-	outDisabled:         {progressing: progressingFalse(castwarev1.ReasonDisabled), available: notAvailable(castwarev1.ReasonDisabled)},
-	outDeleted:          {event: normal("Uninstalled", "Uninstall"), report: castai.ActionDisable, status: castai.StatusOK},
-	outDeleteFailed:     {event: warning("UninstallFailed", "Uninstall")},
-	outDeleteSkipped:    {event: warning(castwarev1.ReasonReleaseNotOwned, "Uninstall")},
+	outHookSkipped: {progressing: progressingFalse(castwarev1.ReasonPreDeleteHookSkipped), available: notAvailable(castwarev1.ReasonDisabled),
+		event: warning(castwarev1.ReasonPreDeleteHookSkipped, "Uninstall")},
+	outDisabled:      {progressing: progressingFalse(castwarev1.ReasonDisabled), available: notAvailable(castwarev1.ReasonDisabled)},
+	outDeleted:       {event: normal("Uninstalled", "Uninstall"), report: castai.ActionDisable, status: castai.StatusOK},
+	outDeleteFailed:  {event: warning("UninstallFailed", "Uninstall")},
+	outDeleteSkipped: {event: warning(castwarev1.ReasonReleaseNotOwned, "Uninstall")},
 }
 
 // note is what a handler knows of an outcome that the table cannot.

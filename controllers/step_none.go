@@ -16,7 +16,9 @@ import (
 func (r *ComponentReconciler) stepNone(ctx context.Context, w *work, st *helm.State, d helm.Decision) (bool, ctrl.Result, error) {
 	comp := w.comp
 	if !comp.Spec.Enabled {
-		r.record(ctx, w, outDisabled, note{msg: d.Message, available: "enabled is false; the release is not installed"})
+		if !hookSkipShown(comp) {
+			r.record(ctx, w, outDisabled, note{msg: d.Message, available: "enabled is false; the release is not installed"})
+		}
 		comp.Status.CurrentVersion = ""
 		comp.Status.ObservedGeneration = comp.Generation
 		return false, ctrl.Result{}, nil

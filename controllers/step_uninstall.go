@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -13,11 +14,12 @@ import (
 func (r *ComponentReconciler) stepUninstall(ctx context.Context, w *work, _ *helm.State, d helm.Decision) (bool, ctrl.Result, error) {
 	comp := w.comp
 	r.record(ctx, w, outUninstallStarted, note{msg: d.Message})
-	if err := r.Engine.Uninstall(ctx, comp, w.release); err != nil {
+	skipped, err := r.uninstallRelease(ctx, w)
+	if err != nil {
 		r.record(ctx, w, outUninstallFailed, note{msg: err.Error()})
 		return false, ctrl.Result{}, err
 	}
-	r.record(ctx, w, outUninstalled, note{msg: "uninstalled", event: fmt.Sprintf("release %s uninstalled (enabled is false)", w.release)})
+	r.record(ctx, w, outUninstalled, note{msg: cmp.Or(skipped, "uninstalled"), event: fmt.Sprintf("release %s uninstalled (enabled is false)", w.release)})
 	comp.Status.CurrentVersion, comp.Status.Revision, comp.Status.AppliedValuesHash = "", 0, ""
 	return true, ctrl.Result{}, nil
 }

@@ -72,6 +72,9 @@ const (
 	// ReasonReleaseNotOwned means the release the Component names is not its own (another chart, the
 	// operator's own release, or another Component's); the operator leaves it alone.
 	ReasonReleaseNotOwned = "ReleaseNotOwned"
+	// ReasonPreDeleteHookSkipped means the release was uninstalled without its delete hooks because its
+	// pre-delete hook kept failing.
+	ReasonPreDeleteHookSkipped = "PreDeleteHookSkipped"
 	// ReasonPermissionsGranted means the operator holds the Phase 2 permissions (ExtendedPermissions=True).
 	ReasonPermissionsGranted = "Granted"
 	// ReasonPermissionsNotEnabled means extendedPermissions is not enabled: the operator chart's labelled

@@ -26,22 +26,23 @@ const (
 	maxSubchartNesting = 8
 )
 
-// loadArchive unpacks a chart archive with Helm once checkArchive has found it bounded and confined.
-func loadArchive(data []byte) (*chart.Chart, error) {
-	if err := checkArchive(data); err != nil {
+// loadArchive unpacks a chart archive with Helm once checkArchive has found it bounded (by limit bytes
+// unpacked) and confined.
+func loadArchive(data []byte, limit int64) (*chart.Chart, error) {
+	if err := checkArchive(data, limit); err != nil {
 		return nil, err
 	}
 	return loader.LoadArchive(bytes.NewReader(data))
 }
 
 // checkArchive rejects a chart archive whose tar streams, headers included and the subchart archives
-// Helm would unpack counted too, exceed loader.MaxDecompressedChartSize, that has a file over
+// Helm would unpack counted too, exceed limit (at most loader.MaxDecompressedChartSize), that has a file over
 // loader.MaxDecompressedFileSize, more than maxArchiveEntries entries, a name longer than
 // maxArchiveNameBytes, subchart archives nested deeper than maxSubchartNesting, a symbolic or hard
 // link, or an entry whose path is absolute or leaves the archive root. Data that is not a gzipped tar
 // is left for Helm to report.
-func checkArchive(data []byte) error {
-	limit := loader.MaxDecompressedChartSize
+func checkArchive(data []byte, limit int64) error {
+	limit = min(limit, loader.MaxDecompressedChartSize)
 	s := &archiveScan{limit: limit, bytesLeft: limit, entriesLeft: maxArchiveEntries}
 	return s.scan(data, 0)
 }
@@ -108,7 +109,7 @@ func (s *archiveScan) scan(data []byte, depth int) error {
 }
 
 func (s *archiveScan) tooLarge() error {
-	return fmt.Errorf("chart archive unpacks to more than %d bytes", s.limit)
+	return fmt.Errorf("chart archive unpacks to more than %d bytes (a decompression bomb, or a chart too large for the operator)", s.limit)
 }
 
 // helmReadsFile reports whether Helm keeps the content of entry hd as a chart file, whatever its type.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -154,7 +155,7 @@ func FuzzParseArchive(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
 		data := archiveInput(input)
-		ch, err := parseArchive(data, "demo", "")
+		ch, err := parseArchive(data, "demo", "", DefaultMaxChartBytes)
 		if err != nil {
 			if ch != nil {
 				t.Fatalf("chart returned with error %v", err)
@@ -170,12 +171,12 @@ func FuzzParseArchive(f *testing.F) {
 		if ch.Metadata == nil || ch.Metadata.Name != "demo" {
 			t.Fatalf("accepted chart %+v, asked for demo", ch.Metadata)
 		}
-		if _, err := parseArchive(data, "demo", ch.Metadata.Version); err != nil {
+		if _, err := parseArchive(data, "demo", ch.Metadata.Version, DefaultMaxChartBytes); err != nil {
 			t.Fatalf("accepted as latest but not as its own version %q: %v", ch.Metadata.Version, err)
 		}
 		files, size := 0, 0
 		checkChartFiles(t, ch, 0, &files, &size)
-		if files > maxArchiveEntries || int64(size) > loader.MaxDecompressedChartSize {
+		if files > maxArchiveEntries || int64(size) > DefaultMaxChartBytes {
 			t.Fatalf("accepted %d files of %d bytes", files, size)
 		}
 	})
@@ -235,6 +236,38 @@ func checkChartFiles(t *testing.T, c *chart.Chart, depth int, files, size *int) 
 	}
 }
 
+// bomb is files of zeros, each under Helm's per-file limit, unpacking to just over total bytes (a few KiB
+// gzipped).
+func bomb(total int64) []tarEntry {
+	var out []tarEntry
+	for left := total + 1; left > 0; left -= loader.MaxDecompressedFileSize {
+		out = append(out, tarEntry{name: fmt.Sprintf("demo/files/zeros-%d", len(out)), size: min(left, loader.MaxDecompressedFileSize)})
+	}
+	return out
+}
+
+// TestCheckArchiveLimit: the unpacked-size limit is the caller's, capped at Helm's own.
+func TestCheckArchiveLimit(t *testing.T) {
+	data := buildArchive(t, bomb(1<<20)...)
+	tests := []struct {
+		limit int64
+		want  string
+	}{
+		{limit: 1 << 20, want: "unpacks to more than 1048576 bytes"},
+		{limit: 4 << 20, want: ""},
+		{limit: 1 << 40, want: ""},
+	}
+	for _, tt := range tests {
+		err := checkArchive(data, tt.limit)
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("limit %d: checkArchive = %v, want %q", tt.limit, err, tt.want)
+		}
+	}
+	if err := checkArchive(buildArchive(t, bomb(loader.MaxDecompressedChartSize)...), 1<<40); err == nil || !strings.Contains(err.Error(), fmt.Sprint(loader.MaxDecompressedChartSize)) {
+		t.Errorf("a limit over Helm's is Helm's: %v", err)
+	}
+}
+
 // TestCheckArchive pins what checkArchive refuses, and that charts Helm packages pass it.
 func TestCheckArchive(t *testing.T) {
 	parent := testChart("parent", "1.0.0")
@@ -251,7 +284,7 @@ func TestCheckArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch, err := parseArchive(data, "parent", "1.0.0"); err != nil || len(ch.Dependencies()) != 1 {
+	if ch, err := parseArchive(data, "parent", "1.0.0", DefaultMaxChartBytes); err != nil || len(ch.Dependencies()) != 1 {
 		t.Fatalf("packaged chart with a subchart: %v", err)
 	}
 
@@ -263,7 +296,7 @@ func TestCheckArchive(t *testing.T) {
 		}
 		return inner
 	}
-	if err := checkArchive(nest(maxSubchartNesting)); err != nil {
+	if err := checkArchive(nest(maxSubchartNesting), DefaultMaxChartBytes); err != nil {
 		t.Fatalf("%d nested subchart archives: %v", maxSubchartNesting, err)
 	}
 
@@ -286,6 +319,10 @@ func TestCheckArchive(t *testing.T) {
 		{"big file", buildArchive(t, tarEntry{name: "demo/big", size: loader.MaxDecompressedFileSize + 1}), "is 5242881 bytes, the limit is 5242880"},
 		{"too many entries", buildArchive(t, many...), "more than 10000 entries"},
 		{"nested too deep", nest(maxSubchartNesting + 1), "nests subchart archives more than"},
+		{"decompression bomb", buildArchive(t, bomb(DefaultMaxChartBytes)...), "unpacks to more than 20971520 bytes"},
+		{"decompression bomb in subchart archives", buildArchive(t,
+			tarEntry{name: "demo/charts/a.tgz", body: string(buildArchive(t, bomb(DefaultMaxChartBytes/2)...))},
+			tarEntry{name: "demo/charts/b.tgz", body: string(buildArchive(t, bomb(DefaultMaxChartBytes/2)...))}), "unpacks to more than 20971520 bytes"},
 		{"subchart archive of another entry type", buildArchive(t,
 			tarEntry{name: "demo/charts/sub.tgz", typeflag: tar.TypeCont, body: string(buildArchive(t, tarEntry{name: "sub/../../x"}))}), "outside the archive root"},
 		{"escaping in a subchart archive", buildArchive(t,
@@ -293,11 +330,11 @@ func TestCheckArchive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkArchive(tt.data)
+			err := checkArchive(tt.data, DefaultMaxChartBytes)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("checkArchive = %v, want %q", err, tt.want)
 			}
-			if _, err := parseArchive(tt.data, "demo", ""); !errors.Is(err, ErrCorruptArchive) {
+			if _, err := parseArchive(tt.data, "demo", "", DefaultMaxChartBytes); !errors.Is(err, ErrCorruptArchive) {
 				t.Fatalf("parseArchive = %v", err)
 			}
 		})

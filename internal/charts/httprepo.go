@@ -49,7 +49,7 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 		if got := sha256Hex(data); want != "" && got != want {
 			return nil, fail(ErrDigestMismatch, nil, "index announces sha256 %s but %s has sha256 %s", want, redactURL(archiveURL.String()), got)
 		}
-		if _, err := parseArchive(data, ref.Name, cv.Version); err != nil {
+		if _, err := parseArchive(data, ref.Name, cv.Version, l.cfg.maxChartBytes); err != nil {
 			return nil, err
 		}
 		return data, nil
@@ -62,7 +62,7 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 		}
 		return nil, wrapErr(resolved, err)
 	}
-	ch, err := parseArchive(data, ref.Name, cv.Version)
+	ch, err := parseArchive(data, ref.Name, cv.Version, l.cfg.maxChartBytes)
 	if err != nil {
 		return nil, wrapErr(resolved, err)
 	}
@@ -124,7 +124,9 @@ func indexURL(repoURL *url.URL) *url.URL {
 }
 
 // resolveArchiveURL resolves an index entry URL against the repository URL.
-// The repository URL is treated as a directory even without a trailing slash.
+// The repository URL is treated as a directory even without a trailing slash. An archive is fetched only
+// over https, or over http from the repository's own host (scheme, host and port) when the repository
+// itself is http: an index cannot send the operator to plain http elsewhere, nor downgrade https.
 func resolveArchiveURL(repoURL *url.URL, raw string) (*url.URL, error) {
 	ref, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
@@ -138,14 +140,19 @@ func resolveArchiveURL(repoURL *url.URL, raw string) (*url.URL, error) {
 		if s := strings.ToLower(ref.Scheme); s != "http" && s != "https" {
 			return nil, fail(ErrInvalidIndex, nil, "index entry download URL has unsupported scheme %q", ref.Scheme)
 		}
+	} else {
+		base := *repoURL
+		if !strings.HasSuffix(base.Path, "/") {
+			base.Path += "/"
+			base.RawPath = ""
+		}
+		ref = base.ResolveReference(ref)
+	}
+	if strings.EqualFold(ref.Scheme, "https") || (strings.EqualFold(repoURL.Scheme, "http") && strings.EqualFold(ref.Host, repoURL.Host)) {
 		return ref, nil
 	}
-	base := *repoURL
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
-		base.RawPath = ""
-	}
-	return base.ResolveReference(ref), nil
+	return nil, fail(ErrInvalidIndex, nil, "index entry download URL %s is plain http on another host than the repository %s (archives come over https or from the repository's own host)",
+		redactURL(ref.String()), redactURL(repoURL.String()))
 }
 
 // fetchIndex downloads and parses an index, conditionally when prev has validators.

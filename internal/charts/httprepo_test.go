@@ -92,7 +92,7 @@ func TestLoadHTTP(t *testing.T) {
 			wantVersion: "1.0.0",
 		},
 		{
-			name: "absolute URL on another server",
+			name: "absolute plain-http URL on another server is refused",
 			setup: func(t *testing.T, s *repoServer) Ref {
 				other := newRepoServer(t)
 				data := packChart(t, "app", "1.0.0")
@@ -100,7 +100,25 @@ func TestLoadHTTP(t *testing.T) {
 				s.set("/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: other.URL() + "/files/app-1.0.0.tgz", digest: digestOf(data)}))
 				return Ref{Repo: s.URL(), Name: "app", Version: "1.0.0"}
 			},
+			wantErr: ErrInvalidIndex,
+			wantMsg: []string{"plain http on another host"},
+		},
+		{
+			name: "absolute URL on the repository's own server",
+			setup: func(t *testing.T, s *repoServer) Ref {
+				data := packChart(t, "app", "1.0.0")
+				s.set("/files/app-1.0.0.tgz", data)
+				s.set("/charts/index.yaml", indexYAML(idxEntry{chart: "app", version: "1.0.0", url: s.URL() + "/files/app-1.0.0.tgz", digest: digestOf(data)}))
+				return Ref{Repo: s.URL() + "/charts", Name: "app", Version: "1.0.0"}
+			},
 			wantVersion: "1.0.0",
+		},
+		{
+			name:    "chart unpacking to more than WithMaxChartBytes",
+			opts:    []Option{WithMaxChartBytes(1024)},
+			setup:   withVersion(simple("1.0.0"), "1.0.0"),
+			wantErr: ErrCorruptArchive,
+			wantMsg: []string{"unpacks to more than 1024 bytes"},
 		},
 		{
 			name: "v-prefixed index version matches plain ref version",
@@ -676,6 +694,17 @@ func TestResolveArchiveURL(t *testing.T) {
 		{repo: "https://u:p@h/charts", entry: "a-1.tgz", want: "https://u:p@h/charts/a-1.tgz"},
 		{repo: "https://h/charts", entry: "https://cdn.example.com/a-1.tgz", want: "https://cdn.example.com/a-1.tgz"},
 		{repo: "https://h/charts", entry: "ftp://x/a.tgz", wantErr: true},
+		{repo: "https://h/charts", entry: "file:///etc/passwd", wantErr: true},
+		{repo: "https://h/charts", entry: "http://h/charts/a-1.tgz", wantErr: true},
+		{repo: "https://h/charts", entry: "http://cdn.example.com/a-1.tgz", wantErr: true},
+		{repo: "http://127.0.0.1:8080/charts", entry: "a-1.tgz", want: "http://127.0.0.1:8080/charts/a-1.tgz"},
+		{repo: "http://127.0.0.1:8080/charts", entry: "http://127.0.0.1:8080/x/a-1.tgz", want: "http://127.0.0.1:8080/x/a-1.tgz"},
+		{repo: "http://127.0.0.1:8080/charts", entry: "HTTP://127.0.0.1:8080/a-1.tgz", want: "http://127.0.0.1:8080/a-1.tgz"},
+		{repo: "http://127.0.0.1:8080/charts", entry: "https://cdn.example.com/a-1.tgz", want: "https://cdn.example.com/a-1.tgz"},
+		{repo: "http://127.0.0.1:8080/charts", entry: "http://127.0.0.2:8080/a-1.tgz", wantErr: true},
+		{repo: "http://127.0.0.1:8080/charts", entry: "http://127.0.0.1:9090/a-1.tgz", wantErr: true},
+		{repo: "http://127.0.0.1:8080/charts", entry: "//127.0.0.2:8080/a-1.tgz", wantErr: true},
+		{repo: "https://h/charts", entry: "//cdn.example.com/a-1.tgz", want: "https://cdn.example.com/a-1.tgz"},
 		{repo: "https://h/charts", entry: "%zz", wantErr: true},
 	}
 	for _, tc := range tests {

@@ -230,9 +230,9 @@ func normalizeDigest(d string) string {
 }
 
 // parseArchive loads a chart archive and checks that it holds chart name in
-// a version equal to version (any version when version is "").
-func parseArchive(data []byte, name, version string) (*chart.Chart, error) {
-	ch, err := loadArchive(data)
+// a version equal to version (any version when version is ""), unpacking at most limit bytes.
+func parseArchive(data []byte, name, version string, limit int64) (*chart.Chart, error) {
+	ch, err := loadArchive(data, limit)
 	if err != nil {
 		return nil, fail(ErrCorruptArchive, err, "cannot read chart archive")
 	}

@@ -50,6 +50,9 @@ func (l *Loader) loadLocal(ctx context.Context, path string, ref Ref) (*Loaded, 
 		return nil, wrapErr(resolved, err)
 	}
 	if c.dir != "" {
+		if err := checkChartDir(c.dir, l.cfg.maxChartBytes); err != nil {
+			return nil, wrapErr(resolved, err)
+		}
 		ch, err := loader.LoadDir(c.dir)
 		if err != nil {
 			return nil, wrapErr(resolved, fail(ErrCorruptArchive, err, "cannot load chart directory %s", c.dir))
@@ -69,7 +72,7 @@ func (l *Loader) loadLocal(ctx context.Context, path string, ref Ref) (*Loaded, 
 	if c.digest != "" && got != c.digest {
 		return nil, wrapErr(resolved, fail(ErrDigestMismatch, nil, "index announces sha256 %s but %s has sha256 %s", c.digest, c.archive, got))
 	}
-	ch, err := parseArchive(data, ref.Name, c.version)
+	ch, err := parseArchive(data, ref.Name, c.version, l.cfg.maxChartBytes)
 	if err != nil {
 		return nil, wrapErr(resolved, err)
 	}
@@ -127,7 +130,7 @@ func (l *Loader) singleArchive(path, name string) ([]localChart, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := loadArchive(data)
+	ch, err := loadArchive(data, l.cfg.maxChartBytes)
 	if err != nil {
 		return nil, fail(ErrCorruptArchive, err, "cannot read chart archive %s", path)
 	}
@@ -163,12 +166,16 @@ func (l *Loader) localIndex(dir, indexPath, name string) ([]localChart, error) {
 			continue
 		}
 		p, err := localArchivePath(dir, cv.URLs[0])
+		if err == nil {
+			err = within(dir, p)
+		}
 		cands = append(cands, localChart{version: cv.Version, archive: p, digest: normalizeDigest(cv.Digest), err: err})
 	}
 	return cands, nil
 }
 
-// localArchivePath maps a local index URL to a file path.
+// localArchivePath maps a local index URL to a file path (the caller checks, with within, that it does not
+// leave dir through a symbolic link).
 func localArchivePath(dir, raw string) (string, error) {
 	p := strings.TrimSpace(raw)
 	if u, err := url.Parse(p); err == nil {
@@ -182,7 +189,11 @@ func localArchivePath(dir, raw string) (string, error) {
 		}
 	}
 	if filepath.IsAbs(p) {
-		return filepath.Clean(p), nil
+		p = filepath.Clean(p)
+		if rel, err := filepath.Rel(dir, p); err != nil || !filepath.IsLocal(rel) {
+			return "", fail(ErrInvalidIndex, nil, "local index entry %q points outside %s", raw, dir)
+		}
+		return p, nil
 	}
 	p = filepath.FromSlash(p)
 	if !filepath.IsLocal(p) {
@@ -193,7 +204,7 @@ func localArchivePath(dir, raw string) (string, error) {
 
 // scanChartDir finds unpacked chart directories (any subdirectory whose
 // Chart.yaml names the chart) and archives named <name>-<version>.tgz.
-// Archives come first (sorted by file name), then directories.
+// Archives come first (sorted by file name), then directories. An entry linking outside dir fails the scan.
 func scanChartDir(dir, name string) ([]localChart, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -206,6 +217,11 @@ func scanChartDir(dir, name string) ([]localChart, error) {
 		info, err := os.Stat(full) // follows symlinks
 		if err != nil {
 			continue
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			if err := within(dir, full); err != nil {
+				return nil, err
+			}
 		}
 		if info.IsDir() {
 			md, err := chartutil.LoadChartfile(filepath.Join(full, "Chart.yaml"))

@@ -97,7 +97,7 @@ func (l *Loader) loadOCI(ctx context.Context, u *url.URL, ref Ref) (*Loaded, err
 		if int64(len(data)) > l.cfg.maxArchiveBytes {
 			return nil, fail(ErrArchiveTooLarge, nil, "chart layer is %d bytes, the limit is %d", len(data), l.cfg.maxArchiveBytes)
 		}
-		if _, err := parseArchive(data, ref.Name, version); err != nil {
+		if _, err := parseArchive(data, ref.Name, version, l.cfg.maxChartBytes); err != nil {
 			return nil, err
 		}
 		return data, nil
@@ -108,7 +108,7 @@ func (l *Loader) loadOCI(ctx context.Context, u *url.URL, ref Ref) (*Loaded, err
 	if err != nil {
 		return nil, wrapErr(resolved, err)
 	}
-	ch, err := parseArchive(data, ref.Name, version)
+	ch, err := parseArchive(data, ref.Name, version, l.cfg.maxChartBytes)
 	if err != nil {
 		return nil, wrapErr(resolved, err)
 	}

@@ -12,8 +12,16 @@ const (
 	DefaultHTTPTimeout = 30 * time.Second
 	// DefaultMaxArchiveBytes is the largest chart archive accepted when WithMaxArchiveBytes is not used.
 	DefaultMaxArchiveBytes int64 = 20 << 20
-	// DefaultMaxIndexBytes is the largest index.yaml accepted when WithMaxIndexBytes is not used.
-	DefaultMaxIndexBytes int64 = 64 << 20
+	// DefaultMaxChartBytes bounds what a chart archive unpacks to (its tar streams, headers and the subchart
+	// archives inside included) when WithMaxChartBytes is not used: well under the operator pod's memory
+	// limit, where Helm's own bound (loader.MaxDecompressedChartSize, 100 MiB) is not. Cast AI's charts
+	// unpack to well under 1 MiB.
+	DefaultMaxChartBytes int64 = 20 << 20
+	// DefaultMaxIndexBytes is the largest index.yaml accepted when WithMaxIndexBytes is not used: 2.8 times
+	// Cast AI's index (2.9 MB, 5122 versions, in 2026-08). Parsing an index takes about 15 times its size
+	// in memory for a moment (about 120 MiB at this cap), so a larger cap would not fit the operator pod's
+	// memory limit.
+	DefaultMaxIndexBytes int64 = 8 << 20
 	// DefaultArchiveCacheBytes is the archive cache capacity when WithArchiveCacheBytes is not used.
 	DefaultArchiveCacheBytes int64 = 64 << 20
 	// DefaultUserAgent is the User-Agent header sent when WithUserAgent is not used.
@@ -27,6 +35,7 @@ type config struct {
 	indexTTL          time.Duration
 	httpClient        *http.Client
 	maxArchiveBytes   int64
+	maxChartBytes     int64
 	maxIndexBytes     int64
 	archiveCacheBytes int64
 	userAgent         string
@@ -40,6 +49,7 @@ func defaultConfig() config {
 		indexTTL:          DefaultIndexTTL,
 		httpClient:        &http.Client{Timeout: DefaultHTTPTimeout},
 		maxArchiveBytes:   DefaultMaxArchiveBytes,
+		maxChartBytes:     DefaultMaxChartBytes,
 		maxIndexBytes:     DefaultMaxIndexBytes,
 		archiveCacheBytes: DefaultArchiveCacheBytes,
 		userAgent:         DefaultUserAgent,
@@ -81,7 +91,18 @@ func WithMaxArchiveBytes(n int64) Option {
 	}
 }
 
-// WithMaxIndexBytes sets the largest accepted index.yaml (default DefaultMaxIndexBytes, 64 MiB).
+// WithMaxChartBytes sets what a chart may unpack to (default DefaultMaxChartBytes, 20 MiB): an archive
+// that unpacks to more, or a local chart directory holding more, is refused before Helm loads it. Values
+// <= 0 are ignored.
+func WithMaxChartBytes(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxChartBytes = n
+		}
+	}
+}
+
+// WithMaxIndexBytes sets the largest accepted index.yaml (default DefaultMaxIndexBytes, 8 MiB).
 // Values <= 0 are ignored.
 func WithMaxIndexBytes(n int64) Option {
 	return func(c *config) {

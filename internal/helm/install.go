@@ -46,7 +46,7 @@ func (e *Engine) install(ctx context.Context, req Request) (*release.Release, er
 // Reinstall removes a release that never deployed successfully and installs it again.
 func (e *Engine) Reinstall(ctx context.Context, req Request) (_ *release.Release, err error) {
 	defer metrics.StartHelm(metrics.HelmReinstall).Done(&err)
-	if err := e.uninstall(ctx, req.Owner, req.ReleaseName); err != nil {
+	if err := e.uninstall(ctx, req.Owner, req.ReleaseName, false); err != nil {
 		return nil, err
 	}
 	return e.install(ctx, req)
