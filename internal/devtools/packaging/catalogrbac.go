@@ -288,27 +288,29 @@ spec:
     - name: operator-service-account
       expression: "request.userInfo.username == '%[3]s'"
   variables:
-    - name: namespace
+    - name: operatorNamespace
       expression: "'{{ .Release.Namespace }}'"
+    - name: requestNamespace
+      expression: "has(request.namespace) ? request.namespace : ''"
     - name: key
-      expression: "request.resource.resource + '/' + request.namespace + '/' + object.metadata.name"
+      expression: "request.resource.resource + '/' + variables.requestNamespace + '/' + object.metadata.name"
     - name: allowed
       expression: >-
         [%[4]s]
   validations:
     - expression: >-
-        (request.resource.resource in ['roles', 'rolebindings'] && request.namespace == variables.namespace) ||
+        (request.resource.resource in ['roles', 'rolebindings'] && variables.requestNamespace == variables.operatorNamespace) ||
         variables.key in variables.allowed
       messageExpression: >-
         'castware-operator may create or change only the ' + request.resource.resource + ' its catalog names; ' +
-        object.metadata.name + (request.namespace == '' ? '' : ' in namespace ' + request.namespace) + ' is not one of them'
+        object.metadata.name + (variables.requestNamespace == '' ? '' : ' in namespace ' + variables.requestNamespace) + ' is not one of them'
       reason: Forbidden
     - expression: >-
         !(request.resource.resource in ['clusterrolebindings', 'rolebindings']) || !has(object.subjects) ||
         object.subjects.all(s, s.kind == 'ServiceAccount' &&
-        ((has(s.namespace) && s.namespace != '') ? s.namespace : request.namespace) == variables.namespace)
+        ((has(s.namespace) && s.namespace != '') ? s.namespace : variables.requestNamespace) == variables.operatorNamespace)
       messageExpression: >-
-        'castware-operator may bind roles only to ServiceAccounts in namespace ' + variables.namespace +
+        'castware-operator may bind roles only to ServiceAccounts in namespace ' + variables.operatorNamespace +
         ', not to groups, users or ServiceAccounts of other namespaces: ' + request.resource.resource + ' ' + object.metadata.name
       reason: Forbidden
 ---
