@@ -172,8 +172,12 @@ func TestPhase1HoldsNoWaiver(t *testing.T) {
 }
 
 func TestForbiddenSubjects(t *testing.T) {
-	sa := func(ns, name string) rbacv1.Subject { return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name} }
-	group := func(name string) rbacv1.Subject { return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name} }
+	sa := func(ns, name string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}
+	}
+	group := func(name string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name}
+	}
 	crb := func(name string, s ...rbacv1.Subject) rbacv1.ClusterRoleBinding {
 		return rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: s}
 	}
