@@ -34,6 +34,8 @@ generate: testbin ## Generate deepcopy code, CRDs and RBAC (config/rbac, the cha
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) webhook paths=./internal/webhook/... output:webhook:artifacts:config=config/webhook
+	# The catalog's foreign objects (watches.yaml) become named +kubebuilder:rbac markers first.
+	go run ./hack/shipgen markers
 	# Phase 1: every +kubebuilder:rbac marker of the operator's code (controllers, internal/...) plus
 	# internal/permissions/phase1; phase2 and selfmanage markers sit behind the rbacmarkers build tag.
 	$(CONTROLLER_GEN) rbac:roleName=phase1 paths=./... output:rbac:artifacts:config=config/rbac

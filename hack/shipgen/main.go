@@ -1,6 +1,7 @@
 // Command shipgen generates what the project ships from config/ (run by `make generate` and
 // `make bundle`; tests in test/packaging fail when its output is stale):
 //
+//	shipgen markers  the +kubebuilder:rbac markers naming the catalog's foreign objects (watches.yaml), before controller-gen
 //	shipgen chart    the operator chart's RBAC and webhook-configuration templates and CRDs, and internal/permissions' rule sets
 //	shipgen bundle   the OLM bundle (bundle/, with the scorecard configuration from config/scorecard, and bundle.Dockerfile)
 //	shipgen validate [-dir bundle]   run the bundle validators (exit 1 on any error or warning)
@@ -16,7 +17,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: shipgen chart|bundle|validate [-root DIR] [-dir DIR]")
+		fmt.Fprintln(os.Stderr, "usage: shipgen markers|chart|bundle|validate [-root DIR] [-dir DIR]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -30,6 +31,8 @@ func main() {
 	var owned []string
 	var err error
 	switch os.Args[1] {
+	case "markers":
+		files, err = packaging.MarkerFilesOf(*root)
 	case "chart":
 		files, err = packaging.ChartFiles(*root)
 		owned = []string{packaging.OperatorChartDir + "/crds"}
@@ -37,7 +40,7 @@ func main() {
 		files, err = packaging.BundleFiles(*root)
 		owned = []string{packaging.BundleDir + "/manifests", packaging.BundleDir + "/" + packaging.ScorecardBundleDir}
 	default:
-		err = fmt.Errorf("unknown command %q (chart, bundle or validate)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (markers, chart, bundle or validate)", os.Args[1])
 	}
 	if err == nil {
 		err = packaging.WriteFiles(*root, files, owned...)

@@ -34,6 +34,7 @@ const (
 
 var (
 	dnsLabel       = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsSubdomain   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	allowedGroup   = "castware.cast.ai"
 	allowedVersion = "v1alpha1"
 	allowedKind    = "Component"
@@ -94,6 +95,10 @@ type Entry struct {
 	// chart renders (e.g. the kube-system RBAC of old agent manifests); migration removes one only when the
 	// chart renders a replacement for it.
 	LegacyObjects []LegacyObject `json:"legacyObjects,omitempty"`
+	// ForeignObjects are the objects of ScopedKinds the chart renders outside its release namespace
+	// (cluster-scoped RBAC, SCCs, webhook configurations, CRDs; Roles in kube-system). The operator's RBAC
+	// and admission policy are generated from them: it may change and create these objects by name only.
+	ForeignObjects []ObjectRef `json:"foreignObjects,omitempty"`
 
 	selector labels.Selector
 }
@@ -304,6 +309,11 @@ func (e *Entry) validate() error {
 		}
 		if _, err := o.For(ClusterFacts{}); err != nil {
 			return fmt.Errorf("legacyObjects: %w", err)
+		}
+	}
+	for _, o := range e.ForeignObjects {
+		if err := o.validate(); err != nil {
+			return fmt.Errorf("foreignObjects: %w", err)
 		}
 	}
 	for _, p := range e.ReportParams {

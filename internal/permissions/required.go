@@ -271,3 +271,37 @@ func dedupe(sorted []string) []string {
 	}
 	return out
 }
+
+// ForbiddenSubjects describes the subjects of objs' bindings the operator never grants roles to: anything but a
+// ServiceAccount in one of namespaces (groups such as system:authenticated, system:unauthenticated or
+// system:masters, users, ServiceAccounts of other namespaces), one entry per binding, e.g.
+// `ClusterRoleBinding x: Group system:authenticated`. A RoleBinding's ServiceAccount without a namespace is in
+// the binding's namespace. It is a pure function.
+func ForbiddenSubjects(objs RBACObjects, namespaces []string) []string {
+	var out []string
+	check := func(object, bindingNS string, subjects []rbacv1.Subject) {
+		var bad []string
+		for _, s := range subjects {
+			ns := s.Namespace
+			if ns == "" {
+				ns = bindingNS
+			}
+			switch {
+			case s.Kind != rbacv1.ServiceAccountKind:
+				bad = append(bad, s.Kind+" "+s.Name)
+			case !contains(namespaces, ns):
+				bad = append(bad, fmt.Sprintf("ServiceAccount %s/%s", ns, s.Name))
+			}
+		}
+		if len(bad) > 0 {
+			out = append(out, object+": "+strings.Join(bad, ", "))
+		}
+	}
+	for _, b := range objs.ClusterRoleBindings {
+		check("ClusterRoleBinding "+b.Name, "", b.Subjects)
+	}
+	for _, b := range objs.RoleBindings {
+		check("RoleBinding "+b.Namespace+"/"+b.Name, b.Namespace, b.Subjects)
+	}
+	return out
+}

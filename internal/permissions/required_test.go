@@ -170,3 +170,42 @@ func TestPhase1HoldsNoWaiver(t *testing.T) {
 		}
 	}
 }
+
+func TestForbiddenSubjects(t *testing.T) {
+	sa := func(ns, name string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}
+	}
+	group := func(name string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name}
+	}
+	crb := func(name string, s ...rbacv1.Subject) rbacv1.ClusterRoleBinding {
+		return rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: s}
+	}
+	rb := func(ns, name string, s ...rbacv1.Subject) rbacv1.RoleBinding {
+		return rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Subjects: s}
+	}
+	for _, tc := range []struct {
+		name string
+		objs RBACObjects
+		want []string
+	}{
+		{"release namespace ServiceAccounts", RBACObjects{ClusterRoleBindings: []rbacv1.ClusterRoleBinding{crb("a", sa("castai-agent", "a"))},
+			RoleBindings: []rbacv1.RoleBinding{rb("kube-system", "a", sa("castai-agent", "a")), rb("castai-agent", "b", sa("", "b"))}}, nil},
+		{"groups", RBACObjects{ClusterRoleBindings: []rbacv1.ClusterRoleBinding{crb("a", group("system:authenticated"), sa("castai-agent", "a"), group("system:masters"))}},
+			[]string{"ClusterRoleBinding a: Group system:authenticated, Group system:masters"}},
+		{"unauthenticated in a RoleBinding", RBACObjects{RoleBindings: []rbacv1.RoleBinding{rb("castai-agent", "r", group("system:unauthenticated"))}},
+			[]string{"RoleBinding castai-agent/r: Group system:unauthenticated"}},
+		{"user", RBACObjects{ClusterRoleBindings: []rbacv1.ClusterRoleBinding{crb("u", rbacv1.Subject{Kind: rbacv1.UserKind, Name: "mallory"})}},
+			[]string{"ClusterRoleBinding u: User mallory"}},
+		{"other namespace", RBACObjects{RoleBindings: []rbacv1.RoleBinding{rb("kube-system", "k", sa("", "default"))},
+			ClusterRoleBindings: []rbacv1.ClusterRoleBinding{crb("c", sa("", "x"))}},
+			[]string{"ClusterRoleBinding c: ServiceAccount /x", "RoleBinding kube-system/k: ServiceAccount kube-system/default"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ForbiddenSubjects(tc.objs, []string{"castai-agent"})
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

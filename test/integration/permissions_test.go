@@ -41,7 +41,7 @@ func operatorChartRBAC(t *testing.T, rel, ns string, extended bool, templates ..
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	args := []string{"template", rel, filepath.Join(testharness.RepoRoot(), packaging.OperatorChartDir), "-n", ns,
-		"--set", "apiKeySecret.apiKey=unused", "--set", "defaultCluster.provider=eks", "--set", fmt.Sprintf("extendedPermissions=%t", extended)}
+		"--set", "apiKeySecret.apiKey=unused", "--set", "defaultCluster.provider=eks", "--set", fmt.Sprintf("extendedPermissions=%t", extended), "--kube-version", "1.30.0", "--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"}
 	for _, tpl := range templates {
 		args = append(args, "--show-only", "templates/"+tpl)
 	}

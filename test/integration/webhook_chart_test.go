@@ -38,7 +38,7 @@ func TestChartWebhookConfigurations(t *testing.T) {
 	defer cancel()
 	out, err := env.Helm(rctx, "template", rel, filepath.Join(testharness.RepoRoot(), packaging.OperatorChartDir), "-n", ns,
 		"--set", "apiKeySecret.apiKey=unused", "--set", "defaultCluster.provider=eks", "--set", fmt.Sprintf("webhook.url=https://127.0.0.1:%d", deadPort),
-		"--show-only", "templates/webhook-configurations.yaml")
+		"--show-only", "templates/webhook-configurations.yaml", "--kube-version", "1.30.0")
 	if err != nil {
 		t.Fatalf("render: %v\n%s", err, out)
 	}

@@ -135,8 +135,10 @@ func chartVersion(t *testing.T, version string, newField bool) string {
 // as the hook's ServiceAccount. Afterwards the hook objects are removed as hook-succeeded does.
 func runCRDHook(t *testing.T, e *testharness.Env, chartDir, rel, ns string, valueArgs []string) string {
 	t.Helper()
-	// --dry-run=server: rendered against the cluster, as Helm renders hooks during the upgrade (lookup works).
-	out, err := kube(t, e, time.Minute, "helm", append([]string{"template", rel, chartDir, "-n", ns, "--dry-run=server", "--show-only", "templates/crd-upgrade.yaml"}, valueArgs...)...)
+	// --dry-run=server: rendered against the cluster, as Helm renders hooks during the upgrade (lookup works);
+	// helm template still checks the chart's kubeVersion against its offline default (v1.20.0) unless told.
+	out, err := kube(t, e, time.Minute, "helm", append([]string{"template", rel, chartDir, "-n", ns, "--dry-run=server", "--show-only", "templates/crd-upgrade.yaml",
+		"--kube-version", "1.30.0"}, valueArgs...)...)
 	if err != nil {
 		t.Fatalf("render CRD hook: %v\n%s", err, out)
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,9 +68,17 @@ func controlPlane(t *testing.T) *testharness.Env {
 	return env
 }
 
+// templateCapabilities make `helm template` render as against the chart's newest requirement: Kubernetes
+// 1.30 with the ValidatingAdmissionPolicy API (helm's offline default, v1.20.0, is below the chart's
+// kubeVersion). A test that passes --kube-version itself chooses its own.
+var templateCapabilities = []string{"--kube-version", "1.30.0", "--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"}
+
 // helm runs the real helm binary without a cluster (template, lint), isolated from the user's config.
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	if len(args) > 0 && args[0] == "template" && !slices.Contains(args, "--kube-version") {
+		args = append(append([]string{}, args...), templateCapabilities...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(testharness.BinDir(), "helm"), args...)

@@ -238,6 +238,13 @@ func ChartFiles(root string) (map[string][]byte, error) {
 		return nil, err
 	}
 	out[GoRulesFile] = goRules
+	fromCatalog, err := catalogFiles(root)
+	if err != nil {
+		return nil, err
+	}
+	for p, data := range fromCatalog {
+		out[p] = data
+	}
 	webhooks, err := chartWebhookFiles(root)
 	if err != nil {
 		return nil, err

@@ -57,8 +57,9 @@ type Gate struct {
 }
 
 type rendered struct {
-	reqs []permissions.Requirement
-	at   time.Time
+	reqs     []permissions.Requirement
+	subjects []string // bindings to subjects the operator never grants to (permissions.ForbiddenSubjects)
+	at       time.Time
 }
 
 var _ controllers.PermissionGate = (*Gate)(nil)
@@ -146,9 +147,14 @@ func PhaseMessage(component, namespace string, st Status, command string) string
 
 // CheckChart implements controllers.PermissionGate.
 func (g *Gate) CheckChart(ctx context.Context, req helm.Request, digest, valuesHash string, upgrade bool) (string, error) {
-	reqs, err := g.requirements(ctx, req, digest, valuesHash, upgrade)
+	r, err := g.requirements(ctx, req, digest, valuesHash, upgrade)
 	if err != nil {
 		return "", err
+	}
+	reqs := r.reqs
+	if len(r.subjects) > 0 {
+		g.setWaiting(req.Owner, false) // no grant of the operator's changes this: the chart must
+		return SubjectsMessage(chartName(req), req.Owner.GetNamespace(), r.subjects), nil
 	}
 	if len(reqs) == 0 {
 		g.setWaiting(req.Owner, false)
@@ -174,6 +180,20 @@ func (g *Gate) CheckChart(ctx context.Context, req helm.Request, digest, valuesH
 	return ChartMessage(name, version, missing, hint), nil
 }
 
+func chartName(req helm.Request) string {
+	if req.Chart != nil && req.Chart.Metadata != nil {
+		return req.Chart.Metadata.Name + " " + req.Chart.Metadata.Version
+	}
+	return "chart"
+}
+
+// SubjectsMessage explains why a chart binding roles to subjects outside namespace is refused. It is a pure function.
+func SubjectsMessage(chart, namespace string, subjects []string) string {
+	return fmt.Sprintf("chart %s binds roles to subjects the operator never grants roles to, so it was not applied: %s. "+
+		"The operator binds roles only to ServiceAccounts in namespace %s, never to groups (system:authenticated, system:masters, ...), "+
+		"users or ServiceAccounts of other namespaces", chart, strings.Join(subjects, " | "), namespace)
+}
+
 // ChartMessage explains which RBAC rules a chart would grant that the operator does not hold. It is a pure function.
 func ChartMessage(chart, version string, missing []permissions.Missing, hint string) string {
 	return fmt.Sprintf("chart %s %s would grant RBAC permissions the operator does not hold, which the API server refuses (RBAC escalation prevention), "+
@@ -181,7 +201,7 @@ func ChartMessage(chart, version string, missing []permissions.Missing, hint str
 		permissions.Describe(missing), hint)
 }
 
-func (g *Gate) requirements(ctx context.Context, req helm.Request, digest, valuesHash string, upgrade bool) ([]permissions.Requirement, error) {
+func (g *Gate) requirements(ctx context.Context, req helm.Request, digest, valuesHash string, upgrade bool) (rendered, error) {
 	key := strings.Join([]string{digest, valuesHash, req.Owner.GetNamespace(), req.ReleaseName, fmt.Sprint(upgrade)}, "|")
 	ttl := g.TTL
 	if ttl <= 0 {
@@ -190,21 +210,22 @@ func (g *Gate) requirements(ctx context.Context, req helm.Request, digest, value
 	g.mu.Lock()
 	if r, ok := g.renders[key]; ok && g.now().Sub(r.at) < ttl {
 		g.mu.Unlock()
-		return r.reqs, nil
+		return r, nil
 	}
 	g.mu.Unlock()
 	out, err := g.Renderer.Render(ctx, req, upgrade)
 	if err != nil {
-		return nil, err
+		return rendered{}, err
 	}
 	objs, err := RBACObjectsOf(append(append([]string{}, out.Manifests...), out.Hooks...), req.Owner.GetNamespace())
 	if err != nil {
-		return nil, err
+		return rendered{}, err
 	}
 	reqs, err := permissions.Requirements(objs, g.lookup(ctx))
 	if err != nil {
-		return nil, err
+		return rendered{}, err
 	}
+	r := rendered{reqs: reqs, subjects: permissions.ForbiddenSubjects(objs, []string{req.Owner.GetNamespace()}), at: g.now()}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for k, r := range g.renders { // drop what expired
@@ -212,8 +233,8 @@ func (g *Gate) requirements(ctx context.Context, req helm.Request, digest, value
 			delete(g.renders, k)
 		}
 	}
-	g.renders[key] = rendered{reqs: reqs, at: g.now()}
-	return reqs, nil
+	g.renders[key] = r
+	return r, nil
 }
 
 func (g *Gate) lookup(ctx context.Context) permissions.RoleLookup {

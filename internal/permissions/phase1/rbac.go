@@ -35,16 +35,19 @@ package phase1
 // +kubebuilder:rbac:groups=castware.cast.ai,namespace=castai-agent,resources=clusters;components,verbs=create;delete
 
 // Cluster-scoped RBAC objects the Phase 1 charts render (castai-agent, castai-spot-handler
-// ClusterRoles and ClusterRoleBindings; Helm deletes them on uninstall). Roles and RoleBindings are
-// created in the operator's namespace and in kube-system; deleting them is granted per namespace below.
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
+// ClusterRoles and ClusterRoleBindings). Update, patch and delete are held only by name: the catalog's
+// foreignObjects, generated into zz_generated.catalog.go (`make generate`). Create cannot be limited by
+// name in RBAC; the chart's ValidatingAdmissionPolicy limits it (Kubernetes >= 1.30). Roles and
+// RoleBindings are written only in the operator's namespace and kube-system (below), never cluster-wide.
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch
 
-// Webhook configurations: the operator injects its CA bundle into its own webhook configurations.
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+// Webhook configurations are read; the chart grants its own release's two (CA injection) by name.
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch
 
-// OpenShift: castai-agent renders SecurityContextConstraints and a ClusterRole that may use them.
-// +kubebuilder:rbac:groups=security.openshift.io,resources=securitycontextconstraints,verbs=get;list;watch;create;update;patch;delete
+// OpenShift: castai-agent renders SecurityContextConstraints (changed by name only, see above) and a
+// ClusterRole that may use them.
+// +kubebuilder:rbac:groups=security.openshift.io,resources=securitycontextconstraints,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=security.openshift.io,resources=securitycontextconstraints,resourceNames=castai-agent-scc,verbs=use
 
 // The secure metrics endpoint (internal/operator/metrics.go): a scraper's token is checked with a
@@ -66,7 +69,7 @@ package phase1
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=castai-agent,resources=leases,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=castai-agent,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 
-// kube-system: castai-agent's Role there reads configmaps, and uninstalling the agent deletes its
-// Role and RoleBinding named castai-agent.
+// kube-system: castai-agent's Role there reads configmaps; its Role and RoleBinding are created here
+// and changed or deleted by name (zz_generated.catalog.go).
 // +kubebuilder:rbac:groups="",namespace=kube-system,resources=configmaps,verbs=get;list;watch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=kube-system,resources=roles;rolebindings,resourceNames=castai-agent,verbs=update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=kube-system,resources=roles;rolebindings,verbs=create

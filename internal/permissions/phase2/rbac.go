@@ -39,16 +39,20 @@ package phase2
 // +kubebuilder:rbac:groups=autoscaling.cast.ai;live.cast.ai;pod-mutations.cast.ai,resources=*,verbs=*
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=volumeattachments,verbs=get;list;watch;delete
 
-// cluster-controller manages (and removes) the other Cast AI components' RBAC and namespaces.
+// cluster-controller manages (and removes) the other Cast AI components' RBAC and namespaces. Its
+// ClusterRole grants these rights on Roles in every namespace, by name, so the operator must hold them
+// the same way to create it (RBAC escalation prevention); they stay limited to those names.
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles,resourceNames=castai-cluster-controller;castai-evictor;castai-agent;castai-spot-handler;castai-kvisor;castai-kvisor-controller;castai-egressd;castai-pod-pinner;castai-ai-optimizer-proxy,verbs=get;patch;update;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,resourceNames=castai-cluster-controller;castai-cluster-controller-ext;castai-evictor;castai-agent;castai-spot-handler;castai-kvisor;castai-kvisor-controller;castai-egressd;castai-pod-pinner;castai-ai-optimizer-proxy,verbs=get;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,resourceNames=castai-agent;castai-llms,verbs=get;delete
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,resourceNames=castai-pod-pinner,verbs=get;patch
 
-// Later Phase 2 components render CustomResourceDefinitions (pod-mutator, workload-autoscaler,
-// evictor) and admission webhooks (pod-mutator, pod-pinner, workload-autoscaler).
-// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=create;delete
+// Later Phase 2 components render CustomResourceDefinitions (pod-mutator, workload-autoscaler) and
+// admission webhooks (pod-mutator, pod-pinner, workload-autoscaler): created here, changed and deleted
+// only by name (the catalog's foreignObjects, zz_generated.catalog.go). The chart's admission policy
+// limits which CRDs may be created; webhook configurations are exempt from admission policies.
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=create
 
 // Everything in the operator's namespace (cluster-controller's own Role there is `*`).
 // +kubebuilder:rbac:groups=*,namespace=castai-agent,resources=*,verbs=*
