@@ -51,14 +51,20 @@ func newFencing(cfg *rest.Config, opts Options) (*fencing, error) {
 	return &fencing{fence: fence, lock: fence.Lock(lock), cfg: fenced}, nil
 }
 
-// attach gives the lease lock the manager's event recorder and stops the manager (the process exits, as on
-// any lost lease) as soon as the window of a lease it held closes without renewal, instead of waiting for
-// the leader elector to notice.
-func (f *fencing) attach(mgr manager.Manager) error {
+// attach gives the lease lock the manager's event recorder and, as soon as the window of a lease this
+// process held closes without renewal, calls onLost and stops the manager (the process exits, as on any
+// lost lease) instead of waiting for the leader elector to notice.
+func (f *fencing) attach(mgr manager.Manager, onLost func(error)) error {
 	if ll, ok := f.unwrapLease(); ok {
 		ll.LockConfig.EventRecorder = mgr.GetEventRecorderFor(ll.Identity()) //nolint:staticcheck // the lock takes the old API
 	}
-	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return f.fence.Watch(ctx) }))
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		err := f.fence.Watch(ctx)
+		if err != nil && onLost != nil {
+			onLost(err)
+		}
+		return err
+	}))
 }
 
 func (f *fencing) unwrapLease() (*resourcelock.LeaseLock, bool) {

@@ -65,6 +65,10 @@ type Options struct {
 	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election (defaults 90s, 60s, 30s: one lease
 	// renewal every 30 s instead of client-go's every 2 s, which alone would cost 30 requests a minute).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// OnLeadershipLost is called when the window of a lease this process held closes without renewal
+	// (nil: the manager stops gracefully, waiting for running reconciles; main exits at once instead, as
+	// controller-runtime does when its elector gives up).
+	OnLeadershipLost func(error)
 	// ReadyTimeout, PendingTimeout, MaxHistory: see the helm engine options (defaults there).
 	ReadyTimeout, PendingTimeout time.Duration
 	// MaxHistory is how many revisions each release keeps.
@@ -232,7 +236,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	if fenced != nil {
-		if err := fenced.attach(mgr); err != nil {
+		if err := fenced.attach(mgr, opts.OnLeadershipLost); err != nil {
 			return nil, err
 		}
 	}
