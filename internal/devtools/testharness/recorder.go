@@ -33,9 +33,18 @@ type RecordingProxy struct {
 	// Kubeconfig points at the proxy.
 	Kubeconfig string
 
-	srv  *http.Server
-	mu   sync.Mutex
-	reqs []ProxiedRequest
+	srv    *http.Server
+	mu     sync.Mutex
+	reqs   []ProxiedRequest
+	before func(method, path string)
+}
+
+// Before registers fn, called with each request before it is forwarded (it may block to hold the request
+// while the test injects a fault); nil removes it.
+func (p *RecordingProxy) Before(fn func(method, path string)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.before = fn
 }
 
 // StartRecordingProxy starts a RecordingProxy on a loopback port; name tells its kubeconfig apart.
@@ -77,6 +86,12 @@ func (e *Env) StartRecordingProxy(name string) (*RecordingProxy, error) {
 func (p *RecordingProxy) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
+		p.mu.Lock()
+		before := p.before
+		p.mu.Unlock()
+		if before != nil {
+			before(r.Method, r.URL.Path)
+		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		p.mu.Lock()
