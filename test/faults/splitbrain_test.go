@@ -88,7 +88,6 @@ func TestSplitBrain(t *testing.T) {
 	}
 	f.assertNoCrash()
 	refused := f.fenceRefusals(a)
-	t.Logf("old leader's log after the freeze:\n%s", interesting(tail(a.LogPath, 60), 30))
 	record(t, catLeader, fmt.Sprintf("two replicas; the leader frozen (SIGSTOP) for %.0f s during an upgrade (pre-upgrade hook running, release pending-upgrade), the hook finished meanwhile, then resumed (SIGCONT)", resumed.Sub(frozen).Seconds()),
 		fmt.Sprintf("the standby acquired the lease %.1f s after the freeze (lease %s, retry %s) and rolled back the frozen leader's revision %d (history: %s); after SIGCONT the old leader %s and sent %d requests, none of them a write (its fence refused %d: %s); release records, workload and history unchanged; UPDATE/ERROR and ROLLBACK/OK reported once, no UPDATE/OK",
 			took.Seconds(), lease, retry, pending.Version, revs(h), exited, len(requestsSince(proxy.Requests(), resumed)), len(refused), strings.Join(refused, ", ")), converged)
