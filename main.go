@@ -75,6 +75,12 @@ func main() {
 	}
 	setupLogging(&zopts, o.CastAI.Logs)
 	setMemoryLimit()
+	// A lost lease ends the process at once, without waiting for reconciles stuck on the API server: its
+	// writes are refused anyway (internal/leaderfence), and the next leader takes over.
+	o.OnLeadershipLost = func(err error) {
+		ctrl.Log.WithName("setup").Error(err, "operator stopped")
+		os.Exit(1)
+	}
 	if err := run(o, watchesFile, *allowUncatalogued); err != nil {
 		ctrl.Log.WithName("setup").Error(err, "operator stopped")
 		os.Exit(1)

@@ -286,12 +286,23 @@ func (r *Registrar) register(ctx context.Context, cl *castwarev1.Cluster, api *c
 // own Helm release's revision (a parameter-only `helm upgrade` included).
 func (r *Registrar) reportOperator(ctx context.Context, cl *castwarev1.Cluster, api *castai.Client) error {
 	revision, chartVersion := 0, version.Plain()
+	var latest *helm.Release
 	if r.Engine != nil && r.OperatorRelease != "" {
 		owner := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: r.operatorNamespace(cl), Name: r.OperatorRelease}}
 		st, err := r.Engine.Observe(ctx, owner, r.OperatorRelease)
 		if err == nil && st.Latest != nil {
 			s := helm.Summarize(st.Latest)
-			revision, chartVersion = s.Number, s.Version
+			revision, chartVersion, latest = s.Number, s.Version, st.Latest
+		}
+	}
+	switch selfUpgradeCovers(cl.Status.OperatorUpgrade, latest) {
+	case selfUpgradeRunning:
+		return nil // the self-upgrade reports its own steps and result
+	case selfUpgradeReported:
+		if cl.Status.OperatorReportedVersion != "" {
+			cl.Status.LastReportedHelmRevision = revision
+			clearDegraded(cl)
+			return nil
 		}
 	}
 	reported := cl.Status.OperatorReportedVersion

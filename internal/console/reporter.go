@@ -47,6 +47,7 @@ type Reporter struct {
 	mu       sync.Mutex
 	inflight map[revisionKey]bool // OK reports of a revision queued or being sent
 	ledger   sentLedger           // OK reports of a revision sent by this process
+	last     lastTransitions      // the last transition queued for each Component (repeat.go)
 }
 
 // revisionKey identifies the OK report of one revision of one Component.
@@ -87,6 +88,13 @@ func (r *Reporter) NeedLeaderElection() bool { return true }
 // ComponentTransition implements controllers.Reporter: it queues the report and returns at once. An OK
 // report of a revision already queued is dropped, so a revision is reported once.
 func (r *Reporter) ComponentTransition(ctx context.Context, comp *castwarev1.Component, t controllers.Transition) {
+	r.mu.Lock()
+	repeat := r.last.repeats(types.NamespacedName{Namespace: comp.Namespace, Name: comp.Name}, t)
+	r.mu.Unlock()
+	if repeat {
+		log.FromContext(ctx).V(1).Info("failure already reported; not reporting it again", "component", comp.Name, "action", t.Action, "to", t.ToVersion)
+		return
+	}
 	if rk, ok := okRevision(comp, t); ok {
 		r.mu.Lock()
 		if r.inflight == nil {

@@ -56,7 +56,7 @@ func TestReporterSendsARevisionOnce(t *testing.T) {
 	drain := func() {
 		t.Helper()
 		sentinels++
-		r.ComponentTransition(ctx, other, controllers.Transition{Action: "UPDATE", Status: "ERROR", Message: "sentinel"})
+		r.ComponentTransition(ctx, other, controllers.Transition{Action: "UPDATE", Status: "ERROR", ToVersion: fmt.Sprint(sentinels), Message: "sentinel"})
 		waitFor(t, ctx, "the sentinel report", func() error {
 			if n := count("spot-handler", "ERROR"); n < sentinels {
 				return fmt.Errorf("%d sentinels", n)

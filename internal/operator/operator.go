@@ -4,6 +4,7 @@ package operator
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/console"
 	"github.com/castware-operator/castware-operator/internal/dependents"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/leaderfence"
 	"github.com/castware-operator/castware-operator/internal/migration"
 	"github.com/castware-operator/castware-operator/internal/pagetrim"
 	"github.com/castware-operator/castware-operator/internal/permissions/access"
@@ -64,6 +66,10 @@ type Options struct {
 	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election (defaults 90s, 60s, 30s: one lease
 	// renewal every 30 s instead of client-go's every 2 s, which alone would cost 30 requests a minute).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// OnLeadershipLost is called when the window of a lease this process held closes without renewal
+	// (nil: the manager stops gracefully, waiting for running reconciles; main exits at once instead, as
+	// controller-runtime does when its elector gives up).
+	OnLeadershipLost func(error)
 	// ReadyTimeout, PendingTimeout, MaxHistory: see the helm engine options (defaults there).
 	ReadyTimeout, PendingTimeout time.Duration
 	// MaxHistory is how many revisions each release keeps.
@@ -170,6 +176,9 @@ type Operator struct {
 	PermissionDetector *access.Detector
 	PermissionGate     *access.Gate
 
+	// Fence refuses the writes of a replica without a fresh lease (nil without leader election; fence.go).
+	Fence *leaderfence.Fence
+
 	wakeups chan event.GenericEvent // asks for Cluster reconciles (clusterWakeups)
 }
 
@@ -207,23 +216,36 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = version.UserAgent()
 	}
+	var fenced *fencing
+	if opts.LeaderElection {
+		if fenced, err = newFencing(cfg, opts); err != nil {
+			return nil, err
+		}
+		cfg = fenced.cfg
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Metrics:                       metricsOptions(opts),
-		HealthProbeBindAddress:        opts.ProbeAddr,
-		LeaderElection:                opts.LeaderElection,
-		LeaderElectionID:              opts.LeaderElectionID,
-		LeaderElectionNamespace:       opts.Namespace,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 durationOr(opts.LeaseDuration, DefaultLeaseDuration),
-		RenewDeadline:                 durationOr(opts.RenewDeadline, DefaultRenewDeadline),
-		RetryPeriod:                   durationOr(opts.RetryPeriod, DefaultRetryPeriod),
-		Cache:                         CacheOptions(opts.Namespace),
-		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		Controller:                    config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
+		Scheme:                              scheme,
+		Metrics:                             metricsOptions(opts),
+		HealthProbeBindAddress:              opts.ProbeAddr,
+		LeaderElection:                      opts.LeaderElection,
+		LeaderElectionID:                    opts.LeaderElectionID,
+		LeaderElectionNamespace:             opts.Namespace,
+		LeaderElectionReleaseOnCancel:       true,
+		LeaseDuration:                       durationOr(opts.LeaseDuration, DefaultLeaseDuration),
+		RenewDeadline:                       durationOr(opts.RenewDeadline, DefaultRenewDeadline),
+		RetryPeriod:                         durationOr(opts.RetryPeriod, DefaultRetryPeriod),
+		Cache:                               CacheOptions(opts.Namespace),
+		Client:                              client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Controller:                          config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
+		LeaderElectionResourceLockInterface: fenced.resourceLock(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if fenced != nil {
+		if err := fenced.attach(mgr, opts.OnLeadershipLost); err != nil {
+			return nil, err
+		}
 	}
 	src := opts.Charts
 	if src == nil {
@@ -251,7 +273,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	op := &Operator{Manager: mgr, Engine: engine, Charts: src}
+	op := &Operator{Manager: mgr, Engine: engine, Charts: src, Fence: fenced.get()}
 	op.Clusters = &controllers.ClusterReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Catalog: opts.Catalog}
 	op.Components = &controllers.ComponentReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("castware-operator"),
@@ -334,7 +356,11 @@ func managedSelector() labels.Selector {
 func (op *Operator) connectCastAI(opts Options) error {
 	mgr := op.Manager
 	co := opts.CastAI
-	op.Conns = console.NewConnections(append([]castai.Option{castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent()), apiObserver()}, co.ClientOptions...)...)
+	base := []castai.Option{castai.WithVersion(version.Version), castai.WithUserAgent(version.UserAgent()), apiObserver()}
+	if op.Fence != nil { // a stale leader neither reports nor acknowledges
+		base = append(base, castai.WithHTTPClient(&http.Client{Transport: op.Fence.Wrap(http.DefaultTransport.(*http.Transport).Clone())}))
+	}
+	op.Conns = console.NewConnections(append(base, co.ClientOptions...)...)
 	op.Poller = &console.Poller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Conns: op.Conns, Catalog: opts.Catalog,
 		Interval: co.PollInterval, ActiveInterval: co.ActivePollInterval, ActiveFor: co.ActivePollFor, LongPoll: co.LongPoll}
 	release, _ := operatorRelease(opts)

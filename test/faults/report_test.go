@@ -30,7 +30,7 @@ const (
 var categoryNames = map[int]string{
 	catKilled:       "Operator killed (SIGKILL) in the middle of an operation",
 	catControlPlane: "Control plane faults",
-	catLeader:       "Two replicas, leader killed",
+	catLeader:       "Two replicas: leader killed or frozen",
 	catCastAI:       "Cast AI API faults",
 	catCharts:       "Chart repository faults",
 	catHostile:      "Hostile and malformed input",

@@ -164,3 +164,29 @@ func (e *Env) PauseEtcd() (resume func() error, err error) {
 		return nil
 	}, nil
 }
+
+// StopAPIServer stops kube-apiserver with SIGKILL, as a crash of its node would, and returns once the
+// process is gone; start runs it again with the same command line and returns once it answers /readyz.
+// Call start exactly once.
+func (e *Env) StopAPIServer(ctx context.Context) (start func(context.Context) error, err error) {
+	pid, args, err := e.apiServerProcess()
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return nil, fmt.Errorf("kill kube-apiserver: %w", err)
+	}
+	if err := waitGone(ctx, pid, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("kube-apiserver %d does not stop: %w", pid, err)
+	}
+	return func(ctx context.Context) error {
+		var logs io.Writer = io.Discard
+		if os.Getenv("CASTWARE_TEST_LOGS") == "1" {
+			logs = os.Stderr
+		}
+		if err := e.StartProcess(logs, args[0], args[1:]...); err != nil {
+			return fmt.Errorf("start kube-apiserver again: %w", err)
+		}
+		return e.waitReady(ctx, 2*time.Minute)
+	}, nil
+}
