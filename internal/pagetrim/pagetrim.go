@@ -146,11 +146,13 @@ type Sample struct {
 // Unmeasured marks a working set not measured yet: the next sample measures it.
 const Unmeasured int64 = -1
 
-// Decide is the Trimmer's policy: given the idle working set (Unmeasured right after a trim; 0 at start,
-// when start-up has touched every package's init) and the last sample, it says whether to trim now and
-// what the working set is after this sample.
+// Decide is the Trimmer's policy: given the idle working set (Unmeasured right after a trim, until an
+// interval without a burst measures it; 0 at start, when start-up has touched every package's init) and the
+// last sample, it says whether to trim now and what the working set is after this sample.
 func (t Trimmer) Decide(workingSet int64, s Sample) (trim bool, next int64) {
 	switch {
+	case workingSet == Unmeasured && s.CPU >= t.busy():
+		return false, Unmeasured // a burst right after the trim: measure once it is over
 	case workingSet == Unmeasured:
 		return false, s.File
 	case s.CPU >= t.busy():
