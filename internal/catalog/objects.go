@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -66,7 +67,7 @@ func (r ObjectRef) validate() error {
 	if k.Namespaced != (r.Namespace != "") {
 		return fmt.Errorf("%s %s: a namespace is required for Roles and RoleBindings and refused for cluster-scoped kinds", r.Kind, r.Name)
 	}
-	if k.Namespaced && !contains(ForeignNamespaces, r.Namespace) {
+	if k.Namespaced && !slices.Contains(ForeignNamespaces, r.Namespace) {
 		return fmt.Errorf("%s %s: namespace %q is not one of %v (objects in the release namespace are not listed)", r.Kind, r.Name, r.Namespace, ForeignNamespaces)
 	}
 	return nil
@@ -99,13 +100,4 @@ func (c *Catalog) ForeignObjectsOf(phase int) []ObjectRef {
 		return a.Name < b.Name
 	})
 	return out
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }

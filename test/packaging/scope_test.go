@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -44,22 +45,13 @@ func unscopedWrites(where string, rules []rbacv1.PolicyRule) []string {
 			if len(r.ResourceNames) > 0 {
 				continue
 			}
-			wild := contains(r.Verbs, "*") || contains(r.Resources, "*") || contains(r.APIGroups, "*")
+			wild := slices.Contains(r.Verbs, "*") || slices.Contains(r.Resources, "*") || slices.Contains(r.APIGroups, "*")
 			if wild && permissions.Covers([]rbacv1.PolicyRule{r}, permissions.Atom{Group: g.group, Resource: g.resource, Verb: "create"}) {
 				out = append(out, fmt.Sprintf("%s: %s.%s create through a wildcard rule %v", where, g.resource, g.group, r))
 			}
 		}
 	}
 	return out
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // roleScopes reads the rules of the rendered ClusterRoles and Roles bound to the operator, by scope:
@@ -148,7 +140,7 @@ func TestRBACRolesOnlyInKnownNamespaces(t *testing.T) {
 				}
 				continue
 			}
-			if !contains(allowed, scope) {
+			if !slices.Contains(allowed, scope) {
 				t.Errorf("%s: a Role in namespace %s", name, scope)
 			}
 			if scope == catalog.OpenShiftNamespace && !strings.Contains(name, "openshift") {
