@@ -149,7 +149,11 @@ func (f *fixture) hookTries(mode string) string {
 			f.t.Fatalf("failure %d does not say which try and why: %q", i+1, m)
 		}
 	}
-	how := "DISABLE/ERROR reports"
+	how := "the operator's log; DISABLE/ERROR reported once, the same failure is not sent again"
+	if mode == "disabled" {
+		f.waitResult("hooked", castai.ActionDisable, castai.StatusError, 30*time.Second)
+		f.assertReportedOnce("hooked", castai.ActionDisable, castai.StatusError)
+	}
 	if mode == "deleted" {
 		eventually(f.t, 30*time.Second, "an UninstallFailed event", func() error {
 			if len(f.events("UninstallFailed")) == 0 {
@@ -166,23 +170,15 @@ func (f *fixture) hookTries(mode string) string {
 	return fmt.Sprintf("the uninstall failed %d times on the hook (%s, each naming its try: %q)", want, how, first)
 }
 
-// failedTries returns the messages of the failed uninstall tries of hooked: its DISABLE/ERROR reports when
-// disabled; when deleted (a deleted Component reports no error, and its UninstallFailed events of one try
-// and the next are one event series), the operator's log lines of the failed tries, once per try.
-func (f *fixture) failedTries(mode string) []string {
+// failedTries returns hooked's failed uninstall tries from the operator's log lines, once per try. (A
+// deleted Component reports no error and its UninstallFailed events of one try and the next are one event
+// series; a disabled one reports DISABLE/ERROR once: the reporter does not send the same failure again.)
+func (f *fixture) failedTries(string) []string {
 	var out []string
-	if mode == "deleted" {
-		for i := 1; i < controllers.MaxPreDeleteHookTries+1; i++ {
-			try := fmt.Sprintf("try %d of %d", i, controllers.MaxPreDeleteHookTries)
-			if f.logHas(try) {
-				out = append(out, try+": pre-delete hook failed (operator log)")
-			}
-		}
-		return out
-	}
-	for _, r := range f.api.ActionResults(clusterID) {
-		if r.Name == "hooked" && r.Action == castai.ActionDisable && r.Status == castai.StatusError {
-			out = append(out, r.Message)
+	for i := 1; i < controllers.MaxPreDeleteHookTries+1; i++ {
+		try := fmt.Sprintf("try %d of %d", i, controllers.MaxPreDeleteHookTries)
+		if f.logHas(try) {
+			out = append(out, try+": pre-delete hook failed (operator log)")
 		}
 	}
 	return out
