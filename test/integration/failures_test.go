@@ -114,6 +114,8 @@ func TestBadInputLeavesTheReleaseUntouched(t *testing.T) {
 		{"corrupt archive", "0.2.0", func() { charts.SetDown(false); charts.SetFault("test-deployment", "0.2.0", testharness.FaultCorrupt) }, []string{"corrupt", "0.2.0"}},
 		{"digest mismatch", "0.2.0", func() { charts.SetFault("test-deployment", "0.2.0", testharness.FaultDigestMismatch) }, []string{"digest", "0.2.0"}},
 		{"archive missing", "0.2.0", func() { charts.SetFault("test-deployment", "0.2.0", testharness.FaultNotFound) }, []string{"404", "0.2.0"}},
+		{"index entry without a digest", "0.2.0", func() { charts.SetFault("test-deployment", "0.2.0", testharness.FaultNoDigest) },
+			[]string{"no sha256 digest", "--allow-charts-without-digest", "0.2.0"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

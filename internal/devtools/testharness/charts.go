@@ -33,6 +33,8 @@ const (
 	FaultCorrupt Fault = "corrupt"
 	// FaultDigestMismatch serves the real archive while the index lists another digest.
 	FaultDigestMismatch Fault = "digest-mismatch"
+	// FaultNoDigest serves the real archive while the index lists no digest for it.
+	FaultNoDigest Fault = "no-digest"
 )
 
 type archive struct {
@@ -237,8 +239,12 @@ func (s *ChartServer) index() ([]byte, error) {
 			data = append(bytes.Clone(a.data), 0)
 		}
 		sum := sha256.Sum256(data)
+		digest := hex.EncodeToString(sum[:])
+		if s.faults[k] == FaultNoDigest {
+			digest = ""
+		}
 		// Relative URLs, as chart-releaser style repositories on a sub-path use.
-		if err := idx.MustAdd(a.meta, "charts/"+k+".tgz", "", hex.EncodeToString(sum[:])); err != nil {
+		if err := idx.MustAdd(a.meta, "charts/"+k+".tgz", "", digest); err != nil {
 			return nil, err
 		}
 	}
