@@ -2,7 +2,10 @@ package integration
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,4 +61,66 @@ func TestPlainHTTPNeedsOptIn(t *testing.T) {
 	if got := getCluster(t, ns); meta.FindStatusCondition(got.Status.Conditions, castwarev1.ConditionInsecureTransport) != nil {
 		t.Fatalf("InsecureTransport set on a Cluster with a loopback repository: %+v", got.Status.Conditions)
 	}
+}
+
+// TestAPIKeyStaysHome: through the API path, the operator never hands the API key to a host it was not
+// configured with. A Cast AI URL that redirects every request to another host (another loopback port
+// here) is not followed: the target never sees a request and the Cluster says why. A registered Cluster's
+// apiUrl moved to a host that is not Cast AI's is refused before any call (the host is never dialled).
+func TestAPIKeyStaysHome(t *testing.T) {
+	ctx := context.Background()
+	t.Run("redirect to another host", func(t *testing.T) {
+		ns := newNamespace(t)
+		startOperator(t, ns)
+		var redirected atomic.Int64
+		var target string
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			redirected.Add(1)
+			http.Redirect(w, r, target+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		}))
+		t.Cleanup(redirector.Close)
+		createCluster(t, ns, func(c *castwarev1.Cluster) {
+			target = c.Spec.API.APIURL // the fake Cast AI API, which accepts this namespace's key
+			c.Spec.API.APIURL = redirector.URL
+		})
+		eventually(t, 60*time.Second, "the redirect refused and explained", func() error {
+			if redirected.Load() == 0 {
+				return errf("no request reached the redirecting URL yet")
+			}
+			for _, c := range getCluster(t, ns).Status.Conditions {
+				if strings.Contains(c.Message, "redirects to another host") {
+					return nil
+				}
+			}
+			return errf("conditions %+v", getCluster(t, ns).Status.Conditions)
+		})
+		if n := len(fakeAPI(t, ns).Calls()); n != 0 {
+			t.Fatalf("the redirect target received %d requests (the API key followed the redirect)", n)
+		}
+	})
+	t.Run("apiUrl moved after registration", func(t *testing.T) {
+		ns := newNamespace(t)
+		startOperator(t, ns)
+		createCluster(t, ns)
+		eventually(t, 60*time.Second, "registered and available", func() error {
+			a := meta.FindStatusCondition(getCluster(t, ns).Status.Conditions, castwarev1.ConditionAvailable)
+			if a == nil || a.Status != metav1.ConditionTrue {
+				return errf("%+v", a)
+			}
+			return nil
+		})
+		cl := getCluster(t, ns)
+		patch := client.MergeFrom(cl.DeepCopy())
+		cl.Spec.API.APIURL = "https://api.castai.example.com" // TEST: never dialled, refused first
+		if err := k8s.Patch(ctx, cl, patch); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the move refused", func() error {
+			a := meta.FindStatusCondition(getCluster(t, ns).Status.Conditions, castwarev1.ConditionAvailable)
+			if a == nil || a.Reason != castwarev1.ReasonInvalidSpec || !strings.Contains(a.Message, "api.castai.example.com") {
+				return errf("%+v", a)
+			}
+			return nil
+		})
+	})
 }
