@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
+	"github.com/castware-operator/castware-operator/internal/castai"
 )
 
 // TestReleasesBelongToTheirComponent: written without the webhook (the API path), a Component naming the
@@ -71,5 +74,30 @@ func TestReleasesBelongToTheirComponent(t *testing.T) {
 	}
 	if d := deployment(t, ns, "castai-agent"); d.DeletionTimestamp != nil {
 		t.Fatalf("the agent's Deployment is being deleted")
+	}
+}
+
+// TestConsoleCannotTakeTheOperatorsRelease: a console install action naming the operator's own release
+// creates the Component it asks for, but nothing is installed under that name: the controller refuses it
+// before Helm runs, as for a Component written by hand.
+func TestConsoleCannotTakeTheOperatorsRelease(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	startOperator(t, ns)
+	createCluster(t, ns)
+	fakeAPI(t, ns).EnqueueAction(testClusterID, castai.Action{Install: &castai.ChartAction{Component: "spot-handler", Version: "0.1.0",
+		ReleaseName: "castware-operator"}})
+	eventually(t, 60*time.Second, "the console's release name refused", func() error {
+		got := &castwarev1.Component{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "spot-handler"}, got); err != nil {
+			return err
+		}
+		if got.Spec.ReleaseName != "castware-operator" || condition(got, castwarev1.ConditionProgressing).Reason != castwarev1.ReasonReleaseNotOwned {
+			return errf("%s", describe(got))
+		}
+		return nil
+	})
+	if hist, err := env.History(ctx, ns, "castware-operator"); err == nil && len(hist) > 0 {
+		t.Fatalf("a release named after the operator's was made from a console action: %s", revs(hist))
 	}
 }
