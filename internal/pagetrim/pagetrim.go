@@ -123,15 +123,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// Trimmer trims whenever the binary's resident pages have grown by more than Slack over the working set an
-// idle process keeps (measured one interval after the previous trim), and the process is not in the middle
-// of a burst of work (less than Busy CPU time in the last interval).
+// Trimmer trims whenever the binary's resident pages have grown by more than Slack since the last trim
+// left them, and the process is not in the middle of a burst of work (less than Busy CPU time in the last
+// interval). Slack is larger than what an idle operator touches again (lease renewals, polls, timers: about
+// 15 MiB), so an idle process is not trimmed over and over; a Helm install or upgrade touches far more.
 type Trimmer struct {
 	// Interval is how often the process's CPU time and resident file-backed pages are sampled (default 30s).
 	Interval time.Duration
 	// Busy is the CPU time in one interval that means a burst of work is going on (default 250ms).
 	Busy time.Duration
-	// Slack is how far the file-backed pages may grow over the idle working set (default 8 MiB).
+	// Slack is how far the file-backed pages may grow over what the last trim left (default 20 MiB).
 	Slack int64
 }
 
@@ -143,25 +144,10 @@ type Sample struct {
 	File int64
 }
 
-// Unmeasured marks a working set not measured yet: the next sample measures it.
-const Unmeasured int64 = -1
-
-// Decide is the Trimmer's policy: given the idle working set (Unmeasured right after a trim, until an
-// interval without a burst measures it; 0 at start, when start-up has touched every package's init) and the
-// last sample, it says whether to trim now and what the working set is after this sample.
-func (t Trimmer) Decide(workingSet int64, s Sample) (trim bool, next int64) {
-	switch {
-	case workingSet == Unmeasured && s.CPU >= t.busy():
-		return false, Unmeasured // a burst right after the trim: measure once it is over
-	case workingSet == Unmeasured:
-		return false, s.File
-	case s.CPU >= t.busy():
-		return false, workingSet
-	case s.File > workingSet+t.slack():
-		return true, Unmeasured
-	default:
-		return false, workingSet
-	}
+// Decide is the Trimmer's policy: given what the last trim left resident (0 at start, when start-up has
+// touched every package's init) and the last sample, it says whether to trim now.
+func (t Trimmer) Decide(floor int64, s Sample) bool {
+	return s.CPU < t.busy() && s.File > floor+t.slack()
 }
 
 func (t Trimmer) interval() time.Duration { return cmpOr(t.Interval, 30*time.Second) }
@@ -170,7 +156,7 @@ func (t Trimmer) slack() int64 {
 	if t.Slack > 0 {
 		return t.Slack
 	}
-	return 8 << 20
+	return 20 << 20
 }
 
 func cmpOr(v, def time.Duration) time.Duration {
@@ -186,7 +172,7 @@ func (t Trimmer) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("pagetrim")
 	tick := time.NewTicker(t.interval())
 	defer tick.Stop()
-	workingSet, last := int64(0), cpuTime()
+	floor, last := int64(0), cpuTime()
 	for {
 		select {
 		case <-ctx.Done():
@@ -199,8 +185,8 @@ func (t Trimmer) Start(ctx context.Context) error {
 			logger.Info("not trimming the binary's resident pages", "reason", err.Error())
 			return nil
 		}
-		trim, next := t.Decide(workingSet, Sample{CPU: now - last, File: file})
-		workingSet, last = next, now
+		trim := t.Decide(floor, Sample{CPU: now - last, File: file})
+		last = now
 		if !trim {
 			continue
 		}
@@ -213,7 +199,10 @@ func (t Trimmer) Start(ctx context.Context) error {
 			logger.Error(err, "trimming the binary's resident pages failed")
 			continue
 		}
-		logger.V(1).Info("handed the binary's resident pages back", "residentBytes", file, "mappedBytes", covered)
+		if floor, err = residentFile(); err != nil {
+			floor = 0
+		}
+		logger.V(1).Info("handed the binary's resident pages back", "residentBytes", file, "leftBytes", floor, "mappedBytes", covered)
 	}
 }
 

@@ -49,26 +49,23 @@ func TestReadOnlyMappingsMalformed(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	const mib = 1 << 20
-	tr := Trimmer{Busy: 250 * time.Millisecond, Slack: 8 * mib}
+	tr := Trimmer{Busy: 250 * time.Millisecond, Slack: 20 * mib}
 	idle, busy := 40*time.Millisecond, 400*time.Millisecond
 	for _, c := range []struct {
-		name       string
-		workingSet int64
-		s          Sample
-		trim       bool
-		next       int64
+		name  string
+		floor int64
+		s     Sample
+		trim  bool
 	}{
-		{"start-up, idle: trim what init touched", 0, Sample{idle, 50 * mib}, true, Unmeasured},
-		{"start-up, still busy: wait", 0, Sample{busy, 50 * mib}, false, 0},
-		{"after a trim: measure the idle working set", Unmeasured, Sample{idle, 11 * mib}, false, 11 * mib},
-		{"after a trim, busy: measure once the burst is over", Unmeasured, Sample{busy, 30 * mib}, false, Unmeasured},
-		{"idle, little growth", 11 * mib, Sample{idle, 18 * mib}, false, 11 * mib},
-		{"a burst is going on", 11 * mib, Sample{busy, 50 * mib}, false, 11 * mib},
-		{"the burst is over", 11 * mib, Sample{idle, 50 * mib}, true, Unmeasured},
+		{"start-up, quiet: trim what init touched", 0, Sample{idle, 50 * mib}, true},
+		{"start-up, still busy: wait", 0, Sample{busy, 50 * mib}, false},
+		{"idle: what an idle operator touches again stays", 3 * mib, Sample{idle, 18 * mib}, false},
+		{"a burst is going on", 3 * mib, Sample{busy, 50 * mib}, false},
+		{"the burst is over", 3 * mib, Sample{idle, 50 * mib}, true},
+		{"a light reconcile, not a burst, touched much: trim", 3 * mib, Sample{200 * time.Millisecond, 30 * mib}, true},
 	} {
-		trim, next := tr.Decide(c.workingSet, c.s)
-		if trim != c.trim || next != c.next {
-			t.Errorf("%s: Decide(%d, %+v) = %v, %d; want %v, %d", c.name, c.workingSet, c.s, trim, next, c.trim, c.next)
+		if got := tr.Decide(c.floor, c.s); got != c.trim {
+			t.Errorf("%s: Decide(%d, %+v) = %v, want %v", c.name, c.floor, c.s, got, c.trim)
 		}
 	}
 }
