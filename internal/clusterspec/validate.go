@@ -3,7 +3,6 @@ package clusterspec
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 
@@ -73,10 +72,7 @@ func RegisteredAPIURL(cl *castwarev1.Cluster) error {
 		return fmt.Errorf("spec.api.apiUrl %q is not a URL: %w", cl.Spec.API.APIURL, err)
 	}
 	host := strings.ToLower(u.Hostname())
-	if host == "cast.ai" || strings.HasSuffix(host, ".cast.ai") || host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if host == "cast.ai" || strings.HasSuffix(host, ".cast.ai") || IsLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("spec.api.apiUrl %q: the cluster is registered (id %s), so the API key is only sent to Cast AI's hosts (*.cast.ai) or a loopback address; "+

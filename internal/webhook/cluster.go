@@ -187,14 +187,6 @@ func clusterWarnings(old, cl *castwarev1.Cluster) admission.Warnings {
 	return w
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 func appendIf(problems []string, err error) []string {
 	if err != nil {
 		return append(problems, err.Error())
