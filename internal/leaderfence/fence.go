@@ -37,7 +37,7 @@ type Fence struct {
 	onRefuse func(method, path string, err error)
 }
 
-// New returns a fence that allows writes for window (the leader election's renew deadline) after each
+// New returns a fence that allows writes for window (shorter than the lease duration) after each
 // successful renewal.
 func New(window time.Duration) *Fence {
 	return &Fence{window: window, now: time.Now}
@@ -67,7 +67,7 @@ func (f *Fence) Check() error {
 	case exp.IsZero():
 		return fmt.Errorf("%w (not the leader)", ErrFenced)
 	case !now.Before(exp):
-		return fmt.Errorf("%w (last renewal %s ago, renew deadline %s)", ErrFenced, now.Sub(exp.Add(-f.window)).Round(time.Millisecond), f.window)
+		return fmt.Errorf("%w (last renewal %s ago, fence window %s)", ErrFenced, now.Sub(exp.Add(-f.window)).Round(time.Millisecond), f.window)
 	}
 	return nil
 }

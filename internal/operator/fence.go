@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -35,13 +36,14 @@ func (noRecorders) GetEventRecorder(string) recorder.EventRecorder  { return nil
 // newFencing builds the lease lock on cfg and a copy of cfg whose writes pass the fence.
 func newFencing(cfg *rest.Config, opts Options) (*fencing, error) {
 	renew := *durationOr(opts.RenewDeadline, DefaultRenewDeadline)
+	window := FenceWindow(*durationOr(opts.LeaseDuration, DefaultLeaseDuration), *durationOr(opts.RetryPeriod, DefaultRetryPeriod), renew)
 	lock, err := leaderelection.NewResourceLock(rest.CopyConfig(cfg), noRecorders{}, leaderelection.Options{
 		LeaderElection: true, LeaderElectionID: opts.LeaderElectionID, LeaderElectionNamespace: opts.Namespace, RenewDeadline: renew,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("leader-election lock: %w", err)
 	}
-	fence := leaderfence.New(renew)
+	fence := leaderfence.New(window)
 	log := ctrl.Log.WithName("leaderfence")
 	fence.OnRefuse(func(method, path string, err error) {
 		log.Info("write refused: not a leader with a fresh lease", "method", method, "path", path, "reason", err.Error())
@@ -90,4 +92,12 @@ func (f *fencing) get() *leaderfence.Fence {
 		return nil
 	}
 	return f.fence
+}
+
+// FenceWindow is how long after the start of its last successful renewal a leader may still write: the lease
+// duration less half a retry period. A standby takes over only a lease duration after it saw that renewal,
+// so the window closes before it can; and client-go's renewal attempt due at the renew deadline (it retries
+// every retry period) still lands inside it. Never shorter than the renew deadline.
+func FenceWindow(lease, retry, renew time.Duration) time.Duration {
+	return max(lease-retry/2, renew)
 }
