@@ -52,7 +52,7 @@ type ClusterHook interface {
 type ClusterReconciler struct {
 	// Client is the manager's (cached) client.
 	Client client.Client
-	// APIReader reads the API-key Secret uncached.
+	// APIReader reads the API-key Secret (Secrets are not in the manager's cache).
 	APIReader client.Reader
 	// Catalog says which components are Phase 1.
 	Catalog *catalog.Catalog

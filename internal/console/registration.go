@@ -58,6 +58,9 @@ type Registrar struct {
 	Metadata []metadata.Option
 	// OperatorNamespace and OperatorRelease locate the operator's own Helm release.
 	OperatorNamespace, OperatorRelease string
+	// ReleaseMeta lists Secrets' metadata from an informer (optional): the operator's own release is read
+	// again only when the Secrets holding its revisions change.
+	ReleaseMeta client.Reader
 	// ExtendedPermissions reports whether the operator holds Phase 2 permissions (optional).
 	ExtendedPermissions func(ctx context.Context, namespace string) bool
 	// Now is the clock (default time.Now).
@@ -70,6 +73,7 @@ type Registrar struct {
 	failures map[types.NamespacedName]int    // consecutive transient failures, for backoff
 	recheck  map[types.NamespacedName]bool   // validate the key on the next reconcile
 	valid    map[types.NamespacedName]string // the key last accepted by Cast AI
+	own      ownRevision                     // the operator's own newest revision, as last read
 }
 
 var _ controllers.ClusterHook = (*Registrar)(nil)
@@ -286,14 +290,9 @@ func (r *Registrar) register(ctx context.Context, cl *castwarev1.Cluster, api *c
 // own Helm release's revision (a parameter-only `helm upgrade` included).
 func (r *Registrar) reportOperator(ctx context.Context, cl *castwarev1.Cluster, api *castai.Client) error {
 	revision, chartVersion := 0, version.Plain()
-	var latest *helm.Release
-	if r.Engine != nil && r.OperatorRelease != "" {
-		owner := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: r.operatorNamespace(cl), Name: r.OperatorRelease}}
-		st, err := r.Engine.Observe(ctx, owner, r.OperatorRelease)
-		if err == nil && st.Latest != nil {
-			s := helm.Summarize(st.Latest)
-			revision, chartVersion, latest = s.Number, s.Version, st.Latest
-		}
+	latest := r.operatorRevision(ctx, cl)
+	if latest != nil {
+		revision, chartVersion = latest.Number, latest.Version
 	}
 	switch selfUpgradeCovers(cl.Status.OperatorUpgrade, latest) {
 	case selfUpgradeRunning:

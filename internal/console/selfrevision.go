@@ -24,7 +24,7 @@ const (
 )
 
 // selfUpgradeCovers classifies the operator release's newest revision against the Cluster's self-upgrade.
-func selfUpgradeCovers(st *castwarev1.OperatorUpgradeStatus, latest *helm.Release) selfUpgradeCoverage {
+func selfUpgradeCovers(st *castwarev1.OperatorUpgradeStatus, latest *helm.Revision) selfUpgradeCoverage {
 	if st == nil {
 		return selfUpgradeNone
 	}
@@ -36,12 +36,12 @@ func selfUpgradeCovers(st *castwarev1.OperatorUpgradeStatus, latest *helm.Releas
 	if !st.Reported {
 		return selfUpgradeRunning // final, its result not reported yet: the runner still owes it
 	}
-	if st.FinishedAt == nil || latest == nil || latest.Info == nil || latest.Version <= st.FromRevision {
+	if st.FinishedAt == nil || latest == nil || latest.Deployed.IsZero() || latest.Number <= st.FromRevision {
 		return selfUpgradeNone
 	}
 	// Made before the upgrade finished (FinishedAt is stored to the second): the upgrade's own revision
 	// or its rollback.
-	if latest.Info.LastDeployed.Time.Before(st.FinishedAt.Add(time.Second)) {
+	if latest.Deployed.Before(st.FinishedAt.Add(time.Second)) {
 		return selfUpgradeReported
 	}
 	return selfUpgradeNone

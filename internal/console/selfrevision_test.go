@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
-	helmtime "helm.sh/helm/v3/pkg/time"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
@@ -14,9 +12,7 @@ import (
 
 func TestSelfUpgradeCovers(t *testing.T) {
 	finished := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	rev := func(n int, deployed time.Time) *helm.Release {
-		return &helm.Release{Version: n, Info: &release.Info{LastDeployed: helmtime.Time{Time: deployed}}}
-	}
+	rev := func(n int, deployed time.Time) *helm.Revision { return &helm.Revision{Number: n, Deployed: deployed} }
 	final := func(phase castwarev1.OperatorUpgradePhase, reported bool) *castwarev1.OperatorUpgradeStatus {
 		at := metav1.NewTime(finished)
 		return &castwarev1.OperatorUpgradeStatus{Phase: phase, FromRevision: 1, ToRevision: 2, Reported: reported, FinishedAt: &at}
@@ -24,7 +20,7 @@ func TestSelfUpgradeCovers(t *testing.T) {
 	tests := []struct {
 		name   string
 		st     *castwarev1.OperatorUpgradeStatus
-		latest *helm.Release
+		latest *helm.Revision
 		want   selfUpgradeCoverage
 	}{
 		{"no self-upgrade", nil, rev(2, finished), selfUpgradeNone},

@@ -2,8 +2,9 @@
 // server. A leader frozen (SIGSTOP, a paused VM, a stalled node) past its lease is replaced by a standby;
 // when it runs again, its goroutines resume where they stopped, before its leader elector has noticed the
 // loss, and a Helm action or a status update in flight would land on top of the new leader's work. The fence
-// refuses every write once the last successful renewal of the lease is older than the renew deadline (which
-// is shorter than the lease, so the standby cannot have taken over yet while writes are allowed).
+// refuses every write once the last successful renewal of the lease is older than its window (the operator
+// uses the lease duration less half a retry period, never less than the renew deadline: shorter than the
+// lease, so a standby cannot have taken over yet while writes are allowed).
 package leaderfence
 
 import (

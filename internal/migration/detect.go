@@ -38,10 +38,18 @@ type EngineReleases struct {
 	Engine interface {
 		Get(ctx context.Context, owner client.Object, name string) (*helm.Release, error)
 	}
+	// Meta lists Secrets' metadata from an informer (optional): a release no Secret holds is not read, which
+	// spares kube-apiserver a discovery request and a Secret list per catalog entry and scan.
+	Meta client.Reader
 }
 
 // Release implements ReleaseReader.
 func (e EngineReleases) Release(ctx context.Context, namespace, name string) (*helm.Release, error) {
+	if e.Meta != nil {
+		if stamp, err := helm.ReleaseStamp(ctx, e.Meta, namespace, name); err == nil && stamp == "" {
+			return nil, nil
+		}
+	}
 	probe := &castwarev1.Component{}
 	probe.Namespace, probe.Name = namespace, name
 	rel, err := e.Engine.Get(ctx, probe, name)

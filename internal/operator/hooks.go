@@ -12,7 +12,7 @@ import (
 // clusterHooks returns the Cluster hooks in the order they run, the only place that order is set. A part
 // that is disabled (nil on op) has no hook. A hook that makes the Cluster unavailable stops the chain, so
 // what must happen whatever Cast AI answers runs before the hooks that talk to it. c and reader are the
-// manager's cached client and uncached reader; grantCommand is what the permission condition tells users.
+// manager's cached client and the reader of whole Secrets; grantCommand is what the permission condition tells users.
 func (op *Operator) clusterHooks(c client.Client, reader client.Reader, grantCommand string) []controllers.ClusterHook {
 	var hooks []controllers.ClusterHook
 	if op.SelfUpgrade != nil {

@@ -32,7 +32,7 @@ func (op *Operator) connectMigration(opts Options) error {
 	mo := opts.Migration
 	op.Migration = &migration.Scanner{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Catalog: opts.Catalog,
-		Detector: migration.Detector{Reader: mgr.GetAPIReader(), Releases: migration.EngineReleases{Engine: op.Engine}, Directory: mo.Directory,
+		Detector: migration.Detector{Reader: mgr.GetAPIReader(), Releases: migration.EngineReleases{Engine: op.Engine, Meta: mgr.GetCache()}, Directory: mo.Directory,
 			OwnRelease: opts.ownRelease()},
 		Permissions: mo.Permissions,
 		ClusterIDs:  migration.ClusterIDFinder{Reader: mgr.GetAPIReader(), Logs: migration.PodLogs{Client: cs}},

@@ -39,6 +39,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/migration"
 	"github.com/castware-operator/castware-operator/internal/pagetrim"
 	"github.com/castware-operator/castware-operator/internal/permissions/access"
+	"github.com/castware-operator/castware-operator/internal/secretcache"
 	"github.com/castware-operator/castware-operator/internal/selfupgrade"
 	"github.com/castware-operator/castware-operator/internal/version"
 )
@@ -274,7 +275,10 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, err
 	}
 	op := &Operator{Manager: mgr, Engine: engine, Charts: src, Fence: fenced.get()}
-	op.Clusters = &controllers.ClusterReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Catalog: opts.Catalog}
+	// The API key and the dependents' copies are read whole once per resourceVersion the Secret metadata
+	// informer (the Cluster controller's) shows, not on every Cluster reconcile.
+	secrets := secretcache.New(mgr.GetCache(), mgr.GetAPIReader())
+	op.Clusters = &controllers.ClusterReconciler{Client: mgr.GetClient(), APIReader: secrets, Catalog: opts.Catalog}
 	op.Components = &controllers.ComponentReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("castware-operator"),
 		Catalog: opts.Catalog, Charts: src, Engine: engine, Env: opts.Env, OwnRelease: opts.ownRelease(),
@@ -300,7 +304,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			return nil, err
 		}
 	}
-	op.Clusters.Hooks = op.clusterHooks(mgr.GetClient(), mgr.GetAPIReader(), access.GrantCommand(operatorRelease(opts)))
+	op.Clusters.Hooks = op.clusterHooks(mgr.GetClient(), secrets, access.GrantCommand(operatorRelease(opts)))
 	op.Clusters.WatchedSecrets = []string{dependents.ClusterControllerSecret}
 	op.wirePermissionChecks()
 	if err := op.Clusters.SetupWithManager(mgr); err != nil {
@@ -365,7 +369,7 @@ func (op *Operator) connectCastAI(opts Options) error {
 		Interval: co.PollInterval, ActiveInterval: co.ActivePollInterval, ActiveFor: co.ActivePollFor, LongPoll: co.LongPoll}
 	release, _ := operatorRelease(opts)
 	op.Registrar = &console.Registrar{Client: mgr.GetClient(), Conns: op.Conns, Engine: op.Engine, Poller: op.Poller, Env: opts.Env,
-		Metadata: co.Metadata, OperatorNamespace: co.OperatorNamespace, OperatorRelease: release, Logs: co.Logs}
+		Metadata: co.Metadata, OperatorNamespace: co.OperatorNamespace, OperatorRelease: release, ReleaseMeta: mgr.GetCache(), Logs: co.Logs}
 	op.Reporter = console.NewReporter(&console.Reporter{Client: mgr.GetClient(), Writer: mgr.GetClient(), Reader: mgr.GetAPIReader(), Conns: op.Conns, Engine: op.Engine, Catalog: opts.Catalog})
 	wakeups := op.clusterWakeups()
 	op.Poller.Wakeup = func(key types.NamespacedName) {

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -124,6 +125,12 @@ func stoppableOperator(t *testing.T, ns string, opts ...opt) (stop func()) {
 // runOperator runs an operator for ns until ctx ends, stop is called or the test ends.
 func runOperator(t *testing.T, parent context.Context, ns string, opts ...opt) (*operator.Operator, func()) {
 	t.Helper()
+	return runOperatorOn(t, parent, env.Config, ns, opts...)
+}
+
+// runOperatorOn is runOperator talking to kube-apiserver through cfg.
+func runOperatorOn(t *testing.T, parent context.Context, cfg *rest.Config, ns string, opts ...opt) (*operator.Operator, func()) {
+	t.Helper()
 	o := operator.Options{Namespace: ns, Catalog: testCatalog(t), SkipControllerNameValidation: true, ReadyTimeout: time.Minute,
 		Env: testEnvVars, CastAI: operator.CastAIOptions{PollInterval: 200 * time.Millisecond, LongPoll: time.Minute},
 		// Adopting what already runs is on only in the migration tests (withMigration), so a release a test
@@ -132,7 +139,7 @@ func runOperator(t *testing.T, parent context.Context, ns string, opts ...opt) (
 	for _, f := range opts {
 		f(&o)
 	}
-	op, err := operator.New(env.Config, o)
+	op, err := operator.New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
