@@ -41,6 +41,7 @@ func main() {
 	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS, only to scrapers whose token the API server authenticates and authorizes for GET /metrics; false serves plain HTTP to anyone")
 	flag.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "directory holding tls.crt and tls.key for the metrics endpoint (default: a self-signed certificate)")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
+	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "address Go's pprof profiles are served on (e.g. 127.0.0.1:6060, unauthenticated: keep it on loopback); 0 disables it")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "enable leader election so only one replica reconciles")
 	flag.StringVar(&o.LeaderElectionID, "leader-election-id", operator.DefaultLeaderElectionID, "name of the leader-election Lease")
 	flag.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", operator.DefaultLeaseDuration, "how long a leader's lease is valid without renewal")

@@ -59,6 +59,8 @@ type Options struct {
 	MetricsCertDir string
 	// ProbeAddr is the health probe address; "0" (the default when empty) disables it.
 	ProbeAddr string
+	// PprofAddr is where Go's pprof profiles are served; "0" (the default when empty) disables it.
+	PprofAddr string
 	// LeaderElection enables leader election with the Lease LeaderElectionID in Namespace.
 	LeaderElection bool
 	// LeaderElectionID names the Lease (default "efe8a6a1.cast.ai", the documented operator's, so the two
@@ -203,6 +205,9 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if opts.MetricsAddr == "" {
 		opts.MetricsAddr = "0"
 	}
+	if opts.PprofAddr == "" {
+		opts.PprofAddr = "0"
+	}
 	if opts.ProbeAddr == "" {
 		opts.ProbeAddr = "0"
 	}
@@ -228,6 +233,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		Scheme:                              scheme,
 		Metrics:                             metricsOptions(opts),
 		HealthProbeBindAddress:              opts.ProbeAddr,
+		PprofBindAddress:                    opts.PprofAddr,
 		LeaderElection:                      opts.LeaderElection,
 		LeaderElectionID:                    opts.LeaderElectionID,
 		LeaderElectionNamespace:             opts.Namespace,
