@@ -37,11 +37,7 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 	if err := l.requireDigest(want); err != nil {
 		return nil, wrapErr(resolved, err)
 	}
-	key := "url:" + archiveURL.String() + "@" + cv.Version
-	if want != "" {
-		key = "sha256:" + want
-	}
-	data, err := l.cachedArchive(ctx, key, func(fctx context.Context) ([]byte, error) {
+	data, err := l.cachedArchive(ctx, archiveKey(ref, archiveURL, cv.Version, want), func(fctx context.Context) ([]byte, error) {
 		data, err := l.download(fctx, archiveURL)
 		if err != nil {
 			return nil, err
@@ -51,6 +47,9 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 		}
 		if _, err := parseArchive(data, ref.Name, cv.Version, l.cfg.maxChartBytes); err != nil {
 			return nil, err
+		}
+		if len(ref.Keyring) > 0 {
+			return data, l.verifyHTTP(fctx, ref.Keyring, archiveURL, data)
 		}
 		return data, nil
 	})
@@ -67,6 +66,32 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 		return nil, wrapErr(resolved, err)
 	}
 	return &Loaded{Chart: ch, Version: ch.Metadata.Version, Digest: sha256Hex(data), URL: redactURL(archiveURL.String())}, nil
+}
+
+// archiveKey names an HTTP archive in the archive cache: by the index digest when there is one, and apart
+// for each keyring it was verified against.
+func archiveKey(ref Ref, archiveURL *url.URL, version, digest string) string {
+	key := "url:" + archiveURL.String() + "@" + version
+	if digest != "" {
+		key = "sha256:" + digest
+	}
+	if len(ref.Keyring) > 0 {
+		key = keyringID(ref.Keyring) + key
+	}
+	return key
+}
+
+// verifyHTTP downloads the archive's .prov and verifies it against keyring.
+func (l *Loader) verifyHTTP(ctx context.Context, keyring []byte, archiveURL *url.URL, data []byte) error {
+	u := provURL(archiveURL)
+	prov, err := l.get(ctx, u, maxProvBytes)
+	switch {
+	case errors.Is(err, ErrRepoUnavailable):
+		return err
+	case err != nil:
+		return fail(ErrProvenance, err, "the repository has no provenance file for %s", archiveFile(archiveURL))
+	}
+	return verifyProvenance(keyring, data, prov, archiveFile(archiveURL))
 }
 
 // httpVersions lists the versions of chart name in an HTTP(S) index repository.
@@ -253,12 +278,21 @@ func parseIndex(data []byte) (*repo.IndexFile, error) {
 
 // download fetches an archive over HTTP(S), bounded by the maximum archive size.
 func (l *Loader) download(ctx context.Context, u *url.URL) ([]byte, error) {
+	l.stats.archiveDownloads.Add(1)
+	data, err := l.get(ctx, u, l.cfg.maxArchiveBytes)
+	if err == nil {
+		l.cfg.observer.Fetched(CacheArchive, len(data))
+	}
+	return data, err
+}
+
+// get fetches a file next to the index (an archive or its .prov) over HTTP(S), bounded by limit bytes.
+func (l *Loader) get(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, fail(ErrInvalidIndex, nil, "cannot build archive request")
 	}
 	req.Header.Set("User-Agent", l.cfg.userAgent)
-	l.stats.archiveDownloads.Add(1)
 	resp, err := l.cfg.httpClient.Do(req)
 	if err != nil {
 		return nil, requestFailure(u, err)
@@ -271,12 +305,10 @@ func (l *Loader) download(ctx context.Context, u *url.URL) ([]byte, error) {
 	default:
 		return nil, statusFailure(ErrArchiveUnavailable, u, resp)
 	}
-	limit := l.cfg.maxArchiveBytes
 	if resp.ContentLength > limit {
 		return nil, fail(ErrArchiveTooLarge, nil, "%s is %d bytes, the limit is %d", redactURL(u.String()), resp.ContentLength, limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	l.cfg.observer.Fetched(CacheArchive, len(data))
 	if err != nil {
 		return nil, fail(ErrRepoUnavailable, err, "reading %s", redactURL(u.String()))
 	}

@@ -25,6 +25,9 @@ type Ref struct {
 	Name string
 	// Version is the exact version; "" means the latest stable (non pre-release) version.
 	Version string
+	// Keyring, when not empty, is an OpenPGP keyring (binary or ASCII-armoured public keys) the chart's
+	// provenance file must verify against; a chart without a verifying .prov is refused with ErrProvenance.
+	Keyring []byte
 }
 
 // Source loads charts.
