@@ -36,7 +36,11 @@ func (l *Loader) loadOCI(ctx context.Context, u *url.URL, ref Ref) (*Loaded, err
 	if _, err := orasregistry.ParseReference(repoRef); err != nil {
 		return nil, wrapErr(ref, fail(ErrInvalidRef, err, "invalid OCI repository"))
 	}
-	version := ref.Version
+	version, pin, err := splitPin(ref.Version)
+	if err != nil {
+		return nil, wrapErr(ref, err)
+	}
+	ref.Version = version
 	if version == "" {
 		versions, err := l.ociVersions(ctx, u, ref.Name)
 		if err != nil {
@@ -70,6 +74,9 @@ func (l *Loader) loadOCI(ctx context.Context, u *url.URL, ref Ref) (*Loaded, err
 		if errors.Is(err, errOCIManifestUnknown) {
 			return nil, wrapErr(resolved, l.ociMissingVersion(ctx, u, ref.Name, version))
 		}
+		return nil, wrapErr(resolved, err)
+	}
+	if err := l.pins.check(tagRef, manifest, pin); err != nil {
 		return nil, wrapErr(resolved, err)
 	}
 
