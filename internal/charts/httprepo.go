@@ -1,8 +1,8 @@
 package charts
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"helm.sh/helm/v3/pkg/repo"
-	"sigs.k8s.io/yaml"
 )
 
 // loadHTTP loads a chart from an HTTP(S) index repository.
@@ -20,7 +19,7 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 	if err != nil {
 		return nil, wrapErr(ref, err)
 	}
-	cv, err := pickEntry(idx, ref.Name, ref.Version)
+	cv, err := pickEntry(idx.entries(ref.Name), ref.Name, ref.Version)
 	if err != nil {
 		return nil, wrapErr(ref, err)
 	}
@@ -100,7 +99,7 @@ func (l *Loader) httpVersions(ctx context.Context, repoURL *url.URL, name string
 	if err != nil {
 		return nil, err
 	}
-	cvs := idx.Entries[name]
+	cvs := idx.entries(name)
 	if len(cvs) == 0 {
 		return nil, fail(ErrChartNotFound, nil, "the repository index has no chart %q", name)
 	}
@@ -108,8 +107,7 @@ func (l *Loader) httpVersions(ctx context.Context, repoURL *url.URL, name string
 }
 
 // pickEntry selects the entry of chart name matching want (see selectVersion).
-func pickEntry(idx *repo.IndexFile, name, want string) (*repo.ChartVersion, error) {
-	cvs := idx.Entries[name]
+func pickEntry(cvs repo.ChartVersions, name, want string) (*repo.ChartVersion, error) {
 	if len(cvs) == 0 {
 		return nil, fail(ErrChartNotFound, nil, "the repository index has no chart %q", name)
 	}
@@ -130,8 +128,8 @@ func entryVersions(cvs repo.ChartVersions) []string {
 }
 
 // index returns the (possibly cached) index of an HTTP(S) repository.
-func (l *Loader) index(ctx context.Context, repoURL *url.URL) (*repo.IndexFile, error) {
-	return l.indexes.get(ctx, l, indexKey(repoURL), func(fctx context.Context, prev *metaEntry[*repo.IndexFile]) (*metaEntry[*repo.IndexFile], error) {
+func (l *Loader) index(ctx context.Context, repoURL *url.URL) (*indexSnapshot, error) {
+	return l.indexes.get(ctx, l, indexKey(repoURL), func(fctx context.Context, prev *metaEntry[*indexSnapshot]) (*metaEntry[*indexSnapshot], error) {
 		return l.fetchIndex(fctx, indexURL(repoURL), prev)
 	})
 }
@@ -165,6 +163,9 @@ func resolveArchiveURL(repoURL *url.URL, raw string) (*url.URL, error) {
 		if s := strings.ToLower(ref.Scheme); s != "http" && s != "https" {
 			return nil, fail(ErrInvalidIndex, nil, "index entry download URL has unsupported scheme %q", ref.Scheme)
 		}
+		if ref.Host == "" {
+			return nil, fail(ErrInvalidIndex, nil, "index entry download URL %q has no host", redactURL(ref.String()))
+		}
 	} else {
 		base := *repoURL
 		if !strings.HasSuffix(base.Path, "/") {
@@ -181,7 +182,7 @@ func resolveArchiveURL(repoURL *url.URL, raw string) (*url.URL, error) {
 }
 
 // fetchIndex downloads and parses an index, conditionally when prev has validators.
-func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*repo.IndexFile]) (*metaEntry[*repo.IndexFile], error) {
+func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*indexSnapshot]) (*metaEntry[*indexSnapshot], error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, fail(ErrInvalidRef, nil, "cannot build index request")
@@ -202,7 +203,7 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 	}
 	defer drainClose(resp.Body)
 
-	next := &metaEntry[*repo.IndexFile]{
+	next := &metaEntry[*indexSnapshot]{
 		fetched:      l.cfg.clock(),
 		etag:         resp.Header.Get("ETag"),
 		lastModified: resp.Header.Get("Last-Modified"),
@@ -221,7 +222,7 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 	case resp.StatusCode != http.StatusOK:
 		return nil, statusFailure(ErrRepoUnavailable, u, resp)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, l.cfg.maxIndexBytes+1))
+	data, err := readBody(resp, l.cfg.maxIndexBytes)
 	l.cfg.observer.Fetched(CacheIndex, len(data))
 	if err != nil {
 		return nil, fail(ErrRepoUnavailable, err, "reading %s", redactURL(u.String()))
@@ -229,7 +230,11 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 	if int64(len(data)) > l.cfg.maxIndexBytes {
 		return nil, fail(ErrInvalidIndex, nil, "%s is larger than %d bytes", redactURL(u.String()), l.cfg.maxIndexBytes)
 	}
-	idx, err := parseIndex(data)
+	var names []string // decode again the charts asked for in the previous copy
+	if prev != nil {
+		names = prev.val.names()
+	}
+	idx, err := newIndexSnapshot(data, names)
 	if err != nil {
 		return nil, err
 	}
@@ -237,43 +242,15 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 	return next, nil
 }
 
-// parseIndex parses an index.yaml (YAML or JSON) into Helm's IndexFile type.
-// Entries that cannot be decoded, or have no version, are skipped rather than
-// failing the whole index.
-func parseIndex(data []byte) (*repo.IndexFile, error) {
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, fail(ErrInvalidIndex, err, "index.yaml is not valid YAML")
+// readBody reads at most limit+1 bytes of resp's body, in a buffer sized by its Content-Length when it
+// has one within the limit (io.ReadAll would grow its buffer to about twice the body).
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n) + bytes.MinRead)
 	}
-	var raw struct {
-		APIVersion string                     `json:"apiVersion"`
-		Entries    map[string]json.RawMessage `json:"entries"`
-	}
-	if err := json.Unmarshal(js, &raw); err != nil {
-		return nil, fail(ErrInvalidIndex, err, "index.yaml is not a mapping")
-	}
-	if raw.APIVersion == "" && raw.Entries == nil {
-		return nil, fail(ErrInvalidIndex, nil, "index.yaml has neither apiVersion nor entries")
-	}
-	idx := &repo.IndexFile{APIVersion: raw.APIVersion, Entries: make(map[string]repo.ChartVersions, len(raw.Entries))}
-	for name, msg := range raw.Entries {
-		var list []json.RawMessage
-		if err := json.Unmarshal(msg, &list); err != nil {
-			continue
-		}
-		cvs := make(repo.ChartVersions, 0, len(list))
-		for _, item := range list {
-			var cv repo.ChartVersion
-			if err := json.Unmarshal(item, &cv); err != nil || cv.Metadata == nil || cv.Version == "" {
-				continue
-			}
-			cvs = append(cvs, &cv)
-		}
-		if len(cvs) > 0 {
-			idx.Entries[name] = cvs
-		}
-	}
-	return idx, nil
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	return buf.Bytes(), err
 }
 
 // download fetches an archive over HTTP(S), bounded by the maximum archive size.

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/repo"
 )
 
 // Ref identifies one chart version in a repository.
@@ -77,7 +76,7 @@ type counters struct {
 type Loader struct {
 	cfg            config
 	stats          counters
-	indexes        metaCache[*repo.IndexFile]
+	indexes        metaCache[*indexSnapshot]
 	ociTags        metaCache[[]string]
 	ociDigests     metaCache[string]
 	pins           tagPins

@@ -161,7 +161,7 @@ func (l *Loader) localIndex(dir, indexPath, name string) ([]localChart, error) {
 		}
 		return nil, err
 	}
-	idx, err := parseIndex(data)
+	idx, err := parseIndexFor(data, name)
 	if err != nil {
 		return nil, err
 	}
