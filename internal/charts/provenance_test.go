@@ -54,15 +54,7 @@ func packVariant(t testing.TB, name, version string) []byte {
 	t.Helper()
 	ch := testChart(name, version)
 	ch.Raw[0].Data = []byte("replicas: 99\n")
-	path, err := chartutil.Save(ch, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return packChartFrom(t, ch)
 }
 
 func TestProvenanceHTTP(t *testing.T) {
