@@ -3,8 +3,11 @@ package charts
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"regexp"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"helm.sh/helm/v3/pkg/repo"
 	"sigs.k8s.io/yaml"
@@ -14,7 +17,8 @@ import (
 // memory for a moment, most of it for charts nobody asked for. Indexes in the layout helm repo index and
 // chart-releaser write (block YAML, one "  <chart>:" line per chart under "entries:") are cut into one
 // section per chart without decoding anything, and only the sections of the charts asked for are decoded.
-// Any other layout (JSON, flow style, anchors and aliases, unusual keys) is decoded whole, as before.
+// A JSON index is read token by token, holding one chart's entries at a time. Any other layout (flow
+// style, anchors and aliases, unusual keys) is decoded whole, as before.
 
 // indexSnapshot is one download of an HTTP repository's index: its bytes, and the entries of each chart
 // asked for so far, decoded on first use.
@@ -61,7 +65,7 @@ func (s *indexSnapshot) decode(keep func(string) bool) (*repo.IndexFile, error) 
 	if s.secs != nil {
 		return decodeSections(*s.secs, keep)
 	}
-	return decodeWhole(s.raw, keep)
+	return decodeUnsplit(s.raw, keep)
 }
 
 // names lists the charts asked for so far, to decode again when the index is refreshed.
@@ -100,7 +104,88 @@ func decodeIndex(data []byte, keep func(string) bool) (*repo.IndexFile, error) {
 	if secs, ok := splitIndex(data); ok {
 		return decodeSections(secs, keep)
 	}
+	return decodeUnsplit(data, keep)
+}
+
+// decodeUnsplit decodes an index that could not be cut into sections: streamed when it is JSON, whole
+// otherwise.
+func decodeUnsplit(data []byte, keep func(string) bool) (*repo.IndexFile, error) {
+	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(data) && utf8.Valid(data) {
+		return decodeJSON(data, keep)
+	}
 	return decodeWhole(data, keep)
+}
+
+// decodeJSON decodes a JSON index as decodeWhole does, token by token, holding one chart's entries at a
+// time and keeping those keep accepts.
+func decodeJSON(data []byte, keep func(string) bool) (*repo.IndexFile, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	_, _ = dec.Token() // '{': data is a valid JSON object
+	idx := &repo.IndexFile{}
+	var entries map[string]repo.ChartVersions
+	seen := map[string]int{}
+	for dec.More() {
+		tok, _ := dec.Token()
+		key, _ := tok.(string)
+		var err error
+		switch {
+		case strings.EqualFold(key, "apiVersion"): // encoding/json matches field names case-insensitively
+			seen["apiversion"]++
+			err = dec.Decode(&idx.APIVersion)
+		case strings.EqualFold(key, "entries"):
+			seen["entries"]++
+			entries, err = decodeJSONEntries(dec, entries, keep)
+		default:
+			err = dec.Decode(new(json.RawMessage))
+		}
+		if err != nil {
+			return nil, fail(ErrInvalidIndex, err, "index.yaml is not a mapping")
+		}
+	}
+	if seen["apiversion"] > 1 || seen["entries"] > 1 { // which one wins depends on YAML's rules: decode as YAML
+		return decodeWhole(data, keep)
+	}
+	if idx.APIVersion == "" && entries == nil {
+		return nil, fail(ErrInvalidIndex, nil, "index.yaml has neither apiVersion nor entries")
+	}
+	idx.Entries = entries
+	if idx.Entries == nil {
+		idx.Entries = make(map[string]repo.ChartVersions)
+	}
+	return idx, nil
+}
+
+// decodeJSONEntries decodes the value of "entries" into entries (null empties it, as encoding/json does).
+func decodeJSONEntries(dec *json.Decoder, entries map[string]repo.ChartVersions, keep func(string) bool) (map[string]repo.ChartVersions, error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, err
+	case tok == nil:
+		return nil, nil
+	case tok != json.Delim('{'):
+		return nil, errors.New("entries is not a mapping")
+	}
+	if entries == nil {
+		entries = make(map[string]repo.ChartVersions)
+	}
+	for dec.More() {
+		tok, _ := dec.Token()
+		name, _ := tok.(string)
+		var msg json.RawMessage
+		if err := dec.Decode(&msg); err != nil {
+			return nil, err
+		}
+		if !keep(name) {
+			continue
+		}
+		delete(entries, name) // a later list of the same chart replaces an earlier one
+		if cvs := decodeEntries(msg); len(cvs) > 0 {
+			entries[name] = cvs
+		}
+	}
+	_, err = dec.Token() // '}'
+	return entries, err
 }
 
 // decodeSections decodes the index's top level without its entries, then each kept chart's section.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 // bigIndex renders an index.yaml of about size bytes: charts chart-0, chart-1, … with 40 versions each,
@@ -45,8 +47,17 @@ func bigIndex(size, versions int) []byte {
 // operation downloads and decodes the index). peak-heap-MiB is the largest live heap seen during the
 // operations above the heap before them.
 func BenchmarkIndexDecode(b *testing.B) {
+	b.Run("yaml", func(b *testing.B) { benchIndex(b, bigIndex(8<<20-64<<10, 60)) })
+	js, err := yaml.YAMLToJSON(bigIndex(8<<20-64<<10, 60))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("json", func(b *testing.B) { benchIndex(b, js) })
+}
+
+func benchIndex(b *testing.B, index []byte) {
 	s := newRepoServer(b)
-	s.set("/index.yaml", bigIndex(8<<20-64<<10, 60))
+	s.set("/index.yaml", index)
 	l := NewLoader(WithIndexTTL(0))
 	stop, peak := watchHeap()
 	b.ReportAllocs()

@@ -1,6 +1,7 @@
 package charts
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"testing"
@@ -149,4 +150,47 @@ func TestIndexKeepsOnlyRequestedCharts(t *testing.T) {
 	if got := cached(); !slices.Equal(got, []string{"app", "castai-agent"}) {
 		t.Fatalf("after a refresh, decoded charts %q", got)
 	}
+}
+
+// TestJSONIndex: a JSON index streamed gives what decoding it whole gives.
+func TestJSONIndex(t *testing.T) {
+	t.Parallel()
+	for _, data := range []string{
+		`{"apiVersion":"v1","entries":{"app":[{"name":"app","version":"1.0.0"},{"name":"app"},null],"b":{"x":1},"c":[{"name":"c","version":"2.0.0"}]},"generated":"x"}`,
+		`{"entries":null,"apiVersion":"v1"}`,
+		`{"ApiVersion":"v1","entries":{}}`,
+		`{"apiVersion":"v1","entries":{"app":[{"name":"app","version":"1.0.0"}],"app":[{"name":"app","version":"2.0.0"}]}}`,
+		`{"entries":{"app":[{"name":"app","version":"1.0.0"}]},"Entries":{"app":[{"name":"app","version":"3.0.0"}]}}`,
+	} {
+		streamed, err := decodeUnsplit([]byte(data), func(string) bool { return true })
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		whole, err := decodeWhole([]byte(data), func(string) bool { return true })
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		sameCharts(t, streamed, whole)
+	}
+	for _, bad := range []string{`{"entries":[1]}`, `{"apiVersion":1}`, `{}`, `{"generated":"x"}`} {
+		if _, err := decodeUnsplit([]byte(bad), func(string) bool { return true }); !errors.Is(err, ErrInvalidIndex) {
+			t.Fatalf("%s: %v, want ErrInvalidIndex", bad, err)
+		}
+	}
+}
+
+// FuzzJSONIndex: whenever a JSON index decodes whole, streaming it gives the same charts and versions.
+func FuzzJSONIndex(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"v1","entries":{"app":[{"name":"app","version":"1.0.0"}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		whole, err := decodeWhole(data, func(string) bool { return true })
+		streamed, serr := decodeUnsplit(data, func(string) bool { return true })
+		if err != nil {
+			return // decodeUnsplit may accept JSON that YAML refuses
+		}
+		if serr != nil {
+			t.Fatalf("decodes whole but not streamed: %v", serr)
+		}
+		sameCharts(t, streamed, whole)
+	})
 }
