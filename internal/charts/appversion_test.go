@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
-
 )
 
 func TestMatchAppVersion(t *testing.T) {

@@ -7,7 +7,7 @@
 //   - HTTP(S) index repositories ("https://…", "http://…"). The repository's
 //     index.yaml is downloaded and decoded into Helm's repo.IndexFile types for
 //     the requested chart only when it has the layout helm repo index writes
-//     (any other layout, JSON included, is decoded whole); a malformed entry is
+//     or is JSON (any other layout is decoded whole); a malformed entry is
 //     skipped instead of failing the whole index. The
 //     chart's first URL is resolved against the repository URL when it is
 //     relative, the archive is downloaded, its sha256 digest is checked against
