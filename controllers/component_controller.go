@@ -118,6 +118,8 @@ type work struct {
 	release string
 	repo    string
 	chart   string
+	// keyring is the OpenPGP keyring charts must verify against (the Cluster's spec.helmVerify); nil: none.
+	keyring []byte
 	values  map[string]any
 	hash    string
 	// started is when the reconcile began (for the timing logged before a Helm install or upgrade).
@@ -218,6 +220,9 @@ func (r *ComponentReconciler) prepare(ctx context.Context, w *work) (*catalog.Cl
 	}
 	w.cluster = cluster
 	w.repo = cmp.Or(entry.Repository, cmp.Or(cluster.Spec.HelmRepoURL, castwarev1.DefaultHelmRepoURL))
+	if msg, err := r.readKeyring(ctx, w); msg != "" || err != nil {
+		return r.waitForKeyring(comp, msg, err)
+	}
 	facts, err := r.facts(ctx, cluster, comp, entry)
 	if err != nil {
 		r.setProgressing(comp, metav1.ConditionFalse, castwarev1.ReasonWaitingForCluster, err.Error())

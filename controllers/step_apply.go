@@ -17,7 +17,7 @@ func (r *ComponentReconciler) stepApply(ctx context.Context, w *work, st *helm.S
 	comp := w.comp
 	decided := time.Now()
 	p := &proposal{w: w, st: st, upgrade: d.Step == helm.StepUpgrade}
-	hb, took := runChecks(ctx, checkDeps{gate: r.Permissions, upgrades: r.Upgrades, charts: r.Charts}, p)
+	hb, took := runChecks(ctx, checkDeps{gate: r.Permissions, upgrades: r.Upgrades, charts: r.chartSource(w)}, p)
 	if hb != nil {
 		return r.heldBack(ctx, w, st, hb)
 	}

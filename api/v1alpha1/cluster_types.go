@@ -57,6 +57,11 @@ type ClusterSpec struct {
 	// +optional
 	HelmRepoURL string `json:"helmRepoURL,omitempty"`
 
+	// HelmVerify, when set, installs only component charts whose Helm provenance (.prov) verifies against
+	// a keyring, as helm install --verify --keyring does.
+	// +optional
+	HelmVerify *HelmVerifySpec `json:"helmVerify,omitempty"`
+
 	// MigrationMode says how components found already running are adopted: write, read or autoUpgrade.
 	// +kubebuilder:default=write
 	// +optional
@@ -67,6 +72,29 @@ type ClusterSpec struct {
 	// +kubebuilder:default=false
 	// +optional
 	Terraform bool `json:"terraform,omitempty"`
+}
+
+// DefaultKeyringSecretKey is the Secret entry read when keyringSecretRef.key is empty (Helm's file name).
+const DefaultKeyringSecretKey = "keyring.gpg"
+
+// HelmVerifySpec makes every component chart prove who published it with a signed provenance file.
+type HelmVerifySpec struct {
+	// KeyringSecretRef names the Secret, in the operator's namespace, that holds the OpenPGP public keyring.
+	KeyringSecretRef KeyringSecretRef `json:"keyringSecretRef"`
+}
+
+// KeyringSecretRef names the entry of a Secret that holds an OpenPGP keyring (binary or ASCII-armoured).
+type KeyringSecretRef struct {
+	// Name is the Secret's name, in the operator's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// Key is the Secret entry holding the keyring (default keyring.gpg).
+	// +kubebuilder:default=keyring.gpg
+	// +optional
+	Key string `json:"key,omitempty"`
 }
 
 // APISpec holds the Cast AI API endpoints.

@@ -43,7 +43,7 @@ func (l *Loader) VersionsForAppVersion(ctx context.Context, repoURL, name, appVe
 		if err != nil {
 			return nil, wrapErr(ref, err)
 		}
-		for _, cv := range idx.Entries[name] {
+		for _, cv := range idx.entries(name) {
 			entries = append(entries, ChartApp{Version: cv.Version, AppVersion: cv.AppVersion})
 		}
 		return MatchAppVersion(entries, appVersion), nil

@@ -2,12 +2,9 @@ package charts
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
-
-	"helm.sh/helm/v3/pkg/chartutil"
 )
 
 func TestMatchAppVersion(t *testing.T) {
@@ -73,15 +70,7 @@ func TestVersionsForAppVersionLocal(t *testing.T) {
 	for _, c := range []struct{ version, app string }{{"1.0.0", "v0.48.2"}, {"1.1.0", "v0.49.0"}, {"0.9.0", "0.48.2"}} {
 		ch := testChart("app", c.version)
 		ch.Metadata.AppVersion = c.app
-		path, err := chartutil.Save(ch, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(dir, filepath.Base(path)), data)
+		writeFile(t, filepath.Join(dir, "app-"+c.version+".tgz"), packChartFrom(t, ch))
 	}
 	got, err := NewLoader().VersionsForAppVersion(context.Background(), dir, "app", "v0.48.2")
 	if err != nil || !reflect.DeepEqual(got, []string{"1.0.0", "0.9.0"}) {

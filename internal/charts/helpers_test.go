@@ -32,9 +32,15 @@ func testChart(name, version string) *chart.Chart {
 // packChart packages a test chart and returns the .tgz bytes.
 func packChart(t testing.TB, name, version string) []byte {
 	t.Helper()
-	path, err := chartutil.Save(testChart(name, version), t.TempDir())
+	return packChartFrom(t, testChart(name, version))
+}
+
+// packChartFrom packages ch and returns the .tgz bytes.
+func packChartFrom(t testing.TB, ch *chart.Chart) []byte {
+	t.Helper()
+	path, err := chartutil.Save(ch, t.TempDir())
 	if err != nil {
-		t.Fatalf("packaging %s-%s: %v", name, version, err)
+		t.Fatalf("packaging %s-%s: %v", ch.Metadata.Name, ch.Metadata.Version, err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -1,8 +1,8 @@
 package charts
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"helm.sh/helm/v3/pkg/repo"
-	"sigs.k8s.io/yaml"
 )
 
 // loadHTTP loads a chart from an HTTP(S) index repository.
@@ -20,7 +19,7 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 	if err != nil {
 		return nil, wrapErr(ref, err)
 	}
-	cv, err := pickEntry(idx, ref.Name, ref.Version)
+	cv, err := pickEntry(idx.entries(ref.Name), ref.Name, ref.Version)
 	if err != nil {
 		return nil, wrapErr(ref, err)
 	}
@@ -37,11 +36,7 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 	if err := l.requireDigest(want); err != nil {
 		return nil, wrapErr(resolved, err)
 	}
-	key := "url:" + archiveURL.String() + "@" + cv.Version
-	if want != "" {
-		key = "sha256:" + want
-	}
-	data, err := l.cachedArchive(ctx, key, func(fctx context.Context) ([]byte, error) {
+	data, err := l.cachedArchive(ctx, archiveKey(ref, archiveURL, cv.Version, want), func(fctx context.Context) ([]byte, error) {
 		data, err := l.download(fctx, archiveURL)
 		if err != nil {
 			return nil, err
@@ -51,6 +46,9 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 		}
 		if _, err := parseArchive(data, ref.Name, cv.Version, l.cfg.maxChartBytes); err != nil {
 			return nil, err
+		}
+		if len(ref.Keyring) > 0 {
+			return data, l.verifyHTTP(fctx, ref.Keyring, archiveURL, data)
 		}
 		return data, nil
 	})
@@ -69,13 +67,39 @@ func (l *Loader) loadHTTP(ctx context.Context, repoURL *url.URL, ref Ref) (*Load
 	return &Loaded{Chart: ch, Version: ch.Metadata.Version, Digest: sha256Hex(data), URL: redactURL(archiveURL.String())}, nil
 }
 
+// archiveKey names an HTTP archive in the archive cache: by the index digest when there is one, and apart
+// for each keyring it was verified against.
+func archiveKey(ref Ref, archiveURL *url.URL, version, digest string) string {
+	key := "url:" + archiveURL.String() + "@" + version
+	if digest != "" {
+		key = "sha256:" + digest
+	}
+	if len(ref.Keyring) > 0 {
+		key = keyringID(ref.Keyring) + key
+	}
+	return key
+}
+
+// verifyHTTP downloads the archive's .prov and verifies it against keyring.
+func (l *Loader) verifyHTTP(ctx context.Context, keyring []byte, archiveURL *url.URL, data []byte) error {
+	u := provURL(archiveURL)
+	prov, err := l.get(ctx, u, maxProvBytes)
+	switch {
+	case errors.Is(err, ErrRepoUnavailable):
+		return err
+	case err != nil:
+		return fail(ErrProvenance, err, "the repository has no provenance file for %s", archiveFile(archiveURL))
+	}
+	return verifyProvenance(keyring, data, prov, archiveFile(archiveURL))
+}
+
 // httpVersions lists the versions of chart name in an HTTP(S) index repository.
 func (l *Loader) httpVersions(ctx context.Context, repoURL *url.URL, name string) ([]string, error) {
 	idx, err := l.index(ctx, repoURL)
 	if err != nil {
 		return nil, err
 	}
-	cvs := idx.Entries[name]
+	cvs := idx.entries(name)
 	if len(cvs) == 0 {
 		return nil, fail(ErrChartNotFound, nil, "the repository index has no chart %q", name)
 	}
@@ -83,8 +107,7 @@ func (l *Loader) httpVersions(ctx context.Context, repoURL *url.URL, name string
 }
 
 // pickEntry selects the entry of chart name matching want (see selectVersion).
-func pickEntry(idx *repo.IndexFile, name, want string) (*repo.ChartVersion, error) {
-	cvs := idx.Entries[name]
+func pickEntry(cvs repo.ChartVersions, name, want string) (*repo.ChartVersion, error) {
 	if len(cvs) == 0 {
 		return nil, fail(ErrChartNotFound, nil, "the repository index has no chart %q", name)
 	}
@@ -105,8 +128,8 @@ func entryVersions(cvs repo.ChartVersions) []string {
 }
 
 // index returns the (possibly cached) index of an HTTP(S) repository.
-func (l *Loader) index(ctx context.Context, repoURL *url.URL) (*repo.IndexFile, error) {
-	return l.indexes.get(ctx, l, indexKey(repoURL), func(fctx context.Context, prev *metaEntry[*repo.IndexFile]) (*metaEntry[*repo.IndexFile], error) {
+func (l *Loader) index(ctx context.Context, repoURL *url.URL) (*indexSnapshot, error) {
+	return l.indexes.get(ctx, l, indexKey(repoURL), func(fctx context.Context, prev *metaEntry[*indexSnapshot]) (*metaEntry[*indexSnapshot], error) {
 		return l.fetchIndex(fctx, indexURL(repoURL), prev)
 	})
 }
@@ -140,6 +163,9 @@ func resolveArchiveURL(repoURL *url.URL, raw string) (*url.URL, error) {
 		if s := strings.ToLower(ref.Scheme); s != "http" && s != "https" {
 			return nil, fail(ErrInvalidIndex, nil, "index entry download URL has unsupported scheme %q", ref.Scheme)
 		}
+		if ref.Host == "" {
+			return nil, fail(ErrInvalidIndex, nil, "index entry download URL %q has no host", redactURL(ref.String()))
+		}
 	} else {
 		base := *repoURL
 		if !strings.HasSuffix(base.Path, "/") {
@@ -156,7 +182,7 @@ func resolveArchiveURL(repoURL *url.URL, raw string) (*url.URL, error) {
 }
 
 // fetchIndex downloads and parses an index, conditionally when prev has validators.
-func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*repo.IndexFile]) (*metaEntry[*repo.IndexFile], error) {
+func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*indexSnapshot]) (*metaEntry[*indexSnapshot], error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, fail(ErrInvalidRef, nil, "cannot build index request")
@@ -177,7 +203,7 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 	}
 	defer drainClose(resp.Body)
 
-	next := &metaEntry[*repo.IndexFile]{
+	next := &metaEntry[*indexSnapshot]{
 		fetched:      l.cfg.clock(),
 		etag:         resp.Header.Get("ETag"),
 		lastModified: resp.Header.Get("Last-Modified"),
@@ -196,7 +222,7 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 	case resp.StatusCode != http.StatusOK:
 		return nil, statusFailure(ErrRepoUnavailable, u, resp)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, l.cfg.maxIndexBytes+1))
+	data, err := readBody(resp, l.cfg.maxIndexBytes)
 	l.cfg.observer.Fetched(CacheIndex, len(data))
 	if err != nil {
 		return nil, fail(ErrRepoUnavailable, err, "reading %s", redactURL(u.String()))
@@ -204,7 +230,11 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 	if int64(len(data)) > l.cfg.maxIndexBytes {
 		return nil, fail(ErrInvalidIndex, nil, "%s is larger than %d bytes", redactURL(u.String()), l.cfg.maxIndexBytes)
 	}
-	idx, err := parseIndex(data)
+	var names []string // decode again the charts asked for in the previous copy
+	if prev != nil {
+		names = prev.val.names()
+	}
+	idx, err := newIndexSnapshot(data, names)
 	if err != nil {
 		return nil, err
 	}
@@ -212,53 +242,34 @@ func (l *Loader) fetchIndex(ctx context.Context, u *url.URL, prev *metaEntry[*re
 	return next, nil
 }
 
-// parseIndex parses an index.yaml (YAML or JSON) into Helm's IndexFile type.
-// Entries that cannot be decoded, or have no version, are skipped rather than
-// failing the whole index.
-func parseIndex(data []byte) (*repo.IndexFile, error) {
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, fail(ErrInvalidIndex, err, "index.yaml is not valid YAML")
+// readBody reads at most limit+1 bytes of resp's body, in a buffer sized by its Content-Length when it
+// has one within the limit (io.ReadAll would grow its buffer to about twice the body).
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n) + bytes.MinRead)
 	}
-	var raw struct {
-		APIVersion string                     `json:"apiVersion"`
-		Entries    map[string]json.RawMessage `json:"entries"`
-	}
-	if err := json.Unmarshal(js, &raw); err != nil {
-		return nil, fail(ErrInvalidIndex, err, "index.yaml is not a mapping")
-	}
-	if raw.APIVersion == "" && raw.Entries == nil {
-		return nil, fail(ErrInvalidIndex, nil, "index.yaml has neither apiVersion nor entries")
-	}
-	idx := &repo.IndexFile{APIVersion: raw.APIVersion, Entries: make(map[string]repo.ChartVersions, len(raw.Entries))}
-	for name, msg := range raw.Entries {
-		var list []json.RawMessage
-		if err := json.Unmarshal(msg, &list); err != nil {
-			continue
-		}
-		cvs := make(repo.ChartVersions, 0, len(list))
-		for _, item := range list {
-			var cv repo.ChartVersion
-			if err := json.Unmarshal(item, &cv); err != nil || cv.Metadata == nil || cv.Version == "" {
-				continue
-			}
-			cvs = append(cvs, &cv)
-		}
-		if len(cvs) > 0 {
-			idx.Entries[name] = cvs
-		}
-	}
-	return idx, nil
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	return buf.Bytes(), err
 }
 
 // download fetches an archive over HTTP(S), bounded by the maximum archive size.
 func (l *Loader) download(ctx context.Context, u *url.URL) ([]byte, error) {
+	l.stats.archiveDownloads.Add(1)
+	data, err := l.get(ctx, u, l.cfg.maxArchiveBytes)
+	if err == nil {
+		l.cfg.observer.Fetched(CacheArchive, len(data))
+	}
+	return data, err
+}
+
+// get fetches a file next to the index (an archive or its .prov) over HTTP(S), bounded by limit bytes.
+func (l *Loader) get(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, fail(ErrInvalidIndex, nil, "cannot build archive request")
 	}
 	req.Header.Set("User-Agent", l.cfg.userAgent)
-	l.stats.archiveDownloads.Add(1)
 	resp, err := l.cfg.httpClient.Do(req)
 	if err != nil {
 		return nil, requestFailure(u, err)
@@ -271,12 +282,10 @@ func (l *Loader) download(ctx context.Context, u *url.URL) ([]byte, error) {
 	default:
 		return nil, statusFailure(ErrArchiveUnavailable, u, resp)
 	}
-	limit := l.cfg.maxArchiveBytes
 	if resp.ContentLength > limit {
 		return nil, fail(ErrArchiveTooLarge, nil, "%s is %d bytes, the limit is %d", redactURL(u.String()), resp.ContentLength, limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	l.cfg.observer.Fetched(CacheArchive, len(data))
 	if err != nil {
 		return nil, fail(ErrRepoUnavailable, err, "reading %s", redactURL(u.String()))
 	}

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/repo"
 )
 
 // Ref identifies one chart version in a repository.
@@ -23,8 +22,12 @@ type Ref struct {
 	Repo string
 	// Name is the chart name.
 	Name string
-	// Version is the exact version; "" means the latest stable (non pre-release) version.
+	// Version is the exact version; "" means the latest stable (non pre-release) version. For OCI
+	// registries it may carry a manifest digest pin, as Helm writes it: "1.2.3@sha256:<hex>".
 	Version string
+	// Keyring, when not empty, is an OpenPGP keyring (binary or ASCII-armoured public keys) the chart's
+	// provenance file must verify against; a chart without a verifying .prov is refused with ErrProvenance.
+	Keyring []byte
 }
 
 // Source loads charts.
@@ -73,9 +76,10 @@ type counters struct {
 type Loader struct {
 	cfg            config
 	stats          counters
-	indexes        metaCache[*repo.IndexFile]
+	indexes        metaCache[*indexSnapshot]
 	ociTags        metaCache[[]string]
 	ociDigests     metaCache[string]
+	pins           tagPins
 	archives       *archiveCache
 	archiveFlights flightGroup[[]byte]
 }
@@ -111,6 +115,9 @@ func (l *Loader) Load(ctx context.Context, ref Ref) (*Loaded, error) {
 	src, err := parseRepo(ref.Repo, ref.Name)
 	if err != nil {
 		return nil, wrapErr(ref, err)
+	}
+	if src.kind != kindOCI && strings.Contains(ref.Version, "@") {
+		return nil, wrapErr(ref, fail(ErrInvalidRef, nil, "a digest pin (version@sha256:…) applies to OCI registries only; an HTTP repository's index pins each archive's digest"))
 	}
 	var out *Loaded
 	switch src.kind {

@@ -49,6 +49,9 @@ func (l *Loader) loadLocal(ctx context.Context, path string, ref Ref) (*Loaded, 
 	if err := ctx.Err(); err != nil {
 		return nil, wrapErr(resolved, err)
 	}
+	if c.dir != "" && len(ref.Keyring) > 0 {
+		return nil, wrapErr(resolved, fail(ErrProvenance, nil, "chart directory %s is unpacked: only a chart archive with its .prov can be verified", c.dir))
+	}
 	if c.dir != "" {
 		if err := checkChartDir(c.dir, l.cfg.maxChartBytes); err != nil {
 			return nil, wrapErr(resolved, err)
@@ -74,6 +77,9 @@ func (l *Loader) loadLocal(ctx context.Context, path string, ref Ref) (*Loaded, 
 	}
 	ch, err := parseArchive(data, ref.Name, c.version, l.cfg.maxChartBytes)
 	if err != nil {
+		return nil, wrapErr(resolved, err)
+	}
+	if err := verifyLocal(ref.Keyring, c.archive, data); err != nil {
 		return nil, wrapErr(resolved, err)
 	}
 	return &Loaded{Chart: ch, Version: ch.Metadata.Version, Digest: got, URL: fileURL(c.archive)}, nil
@@ -155,7 +161,7 @@ func (l *Loader) localIndex(dir, indexPath, name string) ([]localChart, error) {
 		}
 		return nil, err
 	}
-	idx, err := parseIndex(data)
+	idx, err := parseIndexFor(data, name)
 	if err != nil {
 		return nil, err
 	}
@@ -277,4 +283,17 @@ func pathCause(err error) error {
 // fileURL renders a local path as a file:// URL.
 func fileURL(path string) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String()
+}
+
+// verifyLocal verifies a local archive against keyring with the .prov file next to it (nothing to do
+// without a keyring).
+func verifyLocal(keyring []byte, archive string, data []byte) error {
+	if len(keyring) == 0 {
+		return nil
+	}
+	prov, err := readFileLimited(archive+".prov", maxProvBytes)
+	if err != nil {
+		return fail(ErrProvenance, err, "no provenance file next to %s", archive)
+	}
+	return verifyProvenance(keyring, data, prov, filepath.Base(archive))
 }

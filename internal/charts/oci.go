@@ -36,7 +36,11 @@ func (l *Loader) loadOCI(ctx context.Context, u *url.URL, ref Ref) (*Loaded, err
 	if _, err := orasregistry.ParseReference(repoRef); err != nil {
 		return nil, wrapErr(ref, fail(ErrInvalidRef, err, "invalid OCI repository"))
 	}
-	version := ref.Version
+	version, pin, err := splitPin(ref.Version)
+	if err != nil {
+		return nil, wrapErr(ref, err)
+	}
+	ref.Version = version
 	if version == "" {
 		versions, err := l.ociVersions(ctx, u, ref.Name)
 		if err != nil {
@@ -72,35 +76,16 @@ func (l *Loader) loadOCI(ctx context.Context, u *url.URL, ref Ref) (*Loaded, err
 		}
 		return nil, wrapErr(resolved, err)
 	}
+	if err := l.pins.check(tagRef, manifest, pin); err != nil {
+		return nil, wrapErr(resolved, err)
+	}
 
-	data, err := l.cachedArchive(ctx, "oci:"+manifest, func(fctx context.Context) ([]byte, error) {
-		l.stats.archiveDownloads.Add(1)
-		var data []byte
-		err := l.withRegistry(fctx, u, "pulling "+repoRef+"@"+manifest, func(c *registry.Client) error {
-			res, err := c.Pull(repoRef + "@" + manifest)
-			if err != nil {
-				return err
-			}
-			if res.Chart == nil || len(res.Chart.Data) == 0 {
-				return fail(ErrCorruptArchive, nil, "manifest %s has no chart layer", manifest)
-			}
-			if got := "sha256:" + sha256Hex(res.Chart.Data); res.Chart.Digest != "" && got != res.Chart.Digest {
-				return fail(ErrDigestMismatch, nil, "chart layer announced as %s but has %s", res.Chart.Digest, got)
-			}
-			data = res.Chart.Data
-			l.cfg.observer.Fetched(CacheArchive, len(data))
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(data)) > l.cfg.maxArchiveBytes {
-			return nil, fail(ErrArchiveTooLarge, nil, "chart layer is %d bytes, the limit is %d", len(data), l.cfg.maxArchiveBytes)
-		}
-		if _, err := parseArchive(data, ref.Name, version, l.cfg.maxChartBytes); err != nil {
-			return nil, err
-		}
-		return data, nil
+	key := "oci:" + manifest
+	if len(ref.Keyring) > 0 {
+		key = keyringID(ref.Keyring) + key
+	}
+	data, err := l.cachedArchive(ctx, key, func(fctx context.Context) ([]byte, error) {
+		return l.pullOCI(fctx, u, ref, repoRef+"@"+manifest, version)
 	})
 	if errors.Is(err, errOCIManifestUnknown) {
 		err = fail(ErrArchiveUnavailable, nil, "manifest %s is no longer in the registry", manifest)
@@ -113,6 +98,49 @@ func (l *Loader) loadOCI(ctx context.Context, u *url.URL, ref Ref) (*Loaded, err
 		return nil, wrapErr(resolved, err)
 	}
 	return &Loaded{Chart: ch, Version: ch.Metadata.Version, Digest: sha256Hex(data), URL: "oci://" + tagRef}, nil
+}
+
+// pullOCI pulls the chart layer (and, when ref.Keyring is set, the provenance layer) of manifest ref
+// pinned and checks it holds chart ref.Name in version.
+func (l *Loader) pullOCI(ctx context.Context, u *url.URL, ref Ref, pinned, version string) ([]byte, error) {
+	l.stats.archiveDownloads.Add(1)
+	var data, prov []byte
+	err := l.withRegistry(ctx, u, "pulling "+pinned, func(c *registry.Client) error {
+		withProv := len(ref.Keyring) > 0
+		res, err := c.Pull(pinned, registry.PullOptWithProv(withProv), registry.PullOptIgnoreMissingProv(withProv))
+		if err != nil {
+			return err
+		}
+		if res.Chart == nil || len(res.Chart.Data) == 0 {
+			return fail(ErrCorruptArchive, nil, "manifest %s has no chart layer", pinned)
+		}
+		if got := "sha256:" + sha256Hex(res.Chart.Data); res.Chart.Digest != "" && got != res.Chart.Digest {
+			return fail(ErrDigestMismatch, nil, "chart layer announced as %s but has %s", res.Chart.Digest, got)
+		}
+		data = res.Chart.Data
+		if res.Prov != nil {
+			prov = res.Prov.Data
+		}
+		l.cfg.observer.Fetched(CacheArchive, len(data))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > l.cfg.maxArchiveBytes {
+		return nil, fail(ErrArchiveTooLarge, nil, "chart layer is %d bytes, the limit is %d", len(data), l.cfg.maxArchiveBytes)
+	}
+	if _, err := parseArchive(data, ref.Name, version, l.cfg.maxChartBytes); err != nil {
+		return nil, err
+	}
+	if len(ref.Keyring) == 0 {
+		return data, nil
+	}
+	file := ref.Name + "-" + version + ".tgz"
+	if len(prov) == 0 {
+		return nil, fail(ErrProvenance, nil, "manifest %s has no provenance layer for %s (push the chart with its .prov)", pinned, file)
+	}
+	return data, verifyProvenance(ref.Keyring, data, prov, file)
 }
 
 // ociMissingVersion explains a tag the registry does not have by listing the

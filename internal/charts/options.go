@@ -18,9 +18,9 @@ const (
 	// unpack to well under 1 MiB.
 	DefaultMaxChartBytes int64 = 20 << 20
 	// DefaultMaxIndexBytes is the largest index.yaml accepted when WithMaxIndexBytes is not used: 2.8 times
-	// Cast AI's index (2.9 MB, 5122 versions, in 2026-08). Parsing an index takes about 15 times its size
-	// in memory for a moment (about 120 MiB at this cap), so a larger cap would not fit the operator pod's
-	// memory limit.
+	// Cast AI's index (2.9 MB, 5122 versions, in 2026-08). An index in helm repo index's layout, or in JSON,
+	// is decoded only for the charts asked for (about 9 MiB allocated to read an 8 MiB index); any other
+	// layout is decoded whole, which takes about 25 times its size in memory for a moment, so the cap stays.
 	DefaultMaxIndexBytes int64 = 8 << 20
 	// DefaultArchiveCacheBytes is the archive cache capacity when WithArchiveCacheBytes is not used.
 	DefaultArchiveCacheBytes int64 = 64 << 20

@@ -41,6 +41,7 @@ type archive struct {
 	name, version string
 	data          []byte
 	meta          *charts.Metadata
+	prov          []byte // served at <archive URL>.prov when set (SetProvenance)
 }
 
 // ChartServer is an HTTP Helm repository serving charts packaged from directories.
@@ -160,6 +161,25 @@ func (s *ChartServer) AddIndexEntry(name, version string) {
 	})
 }
 
+// Archive returns the archive served for a chart version (nil when there is none), e.g. to sign it.
+func (s *ChartServer) Archive(name, version string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.archives[name+"-"+version]; a != nil {
+		return a.data
+	}
+	return nil
+}
+
+// SetProvenance serves prov as the provenance file of a chart version (<archive URL>.prov); nil removes it.
+func (s *ChartServer) SetProvenance(name, version string, prov []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.archives[name+"-"+version]; a != nil {
+		a.prov = prov
+	}
+}
+
 // Requests returns how many requests hit paths containing sub.
 func (s *ChartServer) Requests(sub string) int {
 	s.mu.Lock()
@@ -198,6 +218,18 @@ func (s *ChartServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/x-yaml")
 		_, _ = w.Write(b)
+	case strings.HasPrefix(r.URL.Path, "/charts/") && strings.HasSuffix(r.URL.Path, ".tgz.prov"):
+		var prov []byte
+		s.mu.Lock()
+		if a := s.archives[strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/charts/"), ".tgz.prov")]; a != nil {
+			prov = a.prov
+		}
+		s.mu.Unlock()
+		if prov == nil {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(prov)
 	case strings.HasPrefix(r.URL.Path, "/charts/") && strings.HasSuffix(r.URL.Path, ".tgz"):
 		key := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/charts/"), ".tgz")
 		s.mu.Lock()
