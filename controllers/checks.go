@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,7 +23,7 @@ type PermissionGate interface {
 	// CheckPhase checks that owner's component, of the given permission phase, may be installed.
 	CheckPhase(ctx context.Context, owner client.Object, phase int) (string, error)
 	// CheckChart checks the RBAC req's chart would create or update; digest and valuesHash identify what is
-	// rendered (for caching).
+	// rendered (for caching). A chart binding roles to forbidden subjects is a *ForbiddenSubjectsError.
 	CheckChart(ctx context.Context, req helm.Request, digest, valuesHash string, upgrade bool) (string, error)
 }
 
@@ -33,6 +34,17 @@ type UpgradeValidator interface {
 	// could not be asked or answered; a validator with nothing to ask (no registered cluster) allows.
 	ValidateUpgrade(ctx context.Context, cl *castwarev1.Cluster, component, version string) (allowed bool, reason string, err error)
 }
+
+// ForbiddenSubjectsError is what a PermissionGate's CheckChart returns for a chart that binds roles to subjects
+// the operator never grants to (groups, users, ServiceAccounts of other namespaces): no grant fixes it.
+type ForbiddenSubjectsError struct{ Message string }
+
+// Error returns the message naming each binding and subject.
+func (e *ForbiddenSubjectsError) Error() string { return e.Message }
+
+// ForbiddenSubjectsRecheck is when a Component refused for forbidden subjects is looked at again without a
+// spec change: only another chart or other values fix it, so the recheck only notices a republished chart.
+const ForbiddenSubjectsRecheck = 6 * time.Hour
 
 // PermissionRecheck is when a Component turned away for missing permissions is looked at again without an
 // event (the gate wakes it when the operator's labelled bindings change).
@@ -141,6 +153,10 @@ func chartPermissions(ctx context.Context, deps checkDeps, p *proposal) *holdBac
 		return nil
 	}
 	msg, err := deps.gate.CheckChart(ctx, p.req, ChartKey(p.loaded), p.w.hash, p.upgrade)
+	if fe := (*ForbiddenSubjectsError)(nil); errors.As(err, &fe) {
+		return &holdBack{outcome: outHeldBack, reason: castwarev1.ReasonForbiddenSubjects, eventAction: "CheckPermissions", msg: fe.Message,
+			requeue: ForbiddenSubjectsRecheck}
+	}
 	if err != nil {
 		log.FromContext(ctx).Info("could not check the RBAC the chart grants before applying it; applying it anyway", "error", redact.Error(err))
 		return nil

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -51,6 +52,8 @@ func TestPreApplyChecks(t *testing.T) {
 		{"rbac: grants what the operator lacks", chartPermissions, checkDeps{gate: fakeGate{chart: "cannot grant secrets/get"}}, 1, upgrade, true,
 			verdict{true, outHeldBack, castwarev1.ReasonMissingPermissions, false}},
 		{"rbac: review fails, Helm is left to try", chartPermissions, checkDeps{gate: fakeGate{err: boom}}, 1, upgrade, true, verdict{}},
+		{"rbac: binds a group", chartPermissions, checkDeps{gate: fakeGate{err: forbidden}}, 1, upgrade, true,
+			verdict{true, outHeldBack, castwarev1.ReasonForbiddenSubjects, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +68,35 @@ func TestPreApplyChecks(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// forbidden is the gate's answer for a chart binding roles to system:authenticated.
+var forbidden = fmt.Errorf("review: %w", &ForbiddenSubjectsError{Message: "chart binds roles to Group system:authenticated"})
+
+// TestForbiddenSubjectsAreNotRetriedLikeMissingPermissions: no grant fixes a forbidden subject, so the
+// Component is neither retried with backoff nor rechecked as often as for missing permissions, and the
+// refusal is evented once.
+func TestForbiddenSubjectsAreNotRetriedLikeMissingPermissions(t *testing.T) {
+	f := newFixture(t, nil)
+	f.r.Permissions = fakeGate{err: forbidden}
+	for i := 0; i < 2; i++ {
+		again, res, err := f.r.execute(context.Background(), f.w, &helm.State{}, helm.Decision{Step: helm.StepInstall})
+		if err != nil || again || res.RequeueAfter != ForbiddenSubjectsRecheck {
+			t.Fatalf("again %v, result %+v, err %v: want a hold-back rechecked after %s", again, res, err, ForbiddenSubjectsRecheck)
+		}
+	}
+	if ForbiddenSubjectsRecheck <= PermissionRecheck {
+		t.Errorf("forbidden subjects are rechecked every %s, as often as missing permissions", ForbiddenSubjectsRecheck)
+	}
+	if c := f.cond(castwarev1.ConditionProgressing); !strings.Contains(c.Message, "system:authenticated") {
+		t.Errorf("condition %+v does not name the subject", c)
+	}
+	if len(f.events.events) != 1 {
+		t.Errorf("events %+v, want the refusal once", f.events.events)
+	}
+	if len(f.engine.calls) > 0 && strings.Contains(strings.Join(actions(f.engine.calls), ","), "Install") {
+		t.Errorf("Helm ran: %v", f.engine.calls)
 	}
 }
 
@@ -117,6 +149,9 @@ func TestStepApply(t *testing.T) {
 		{stepCase: stepCase{name: "install missing permissions", state: &helm.State{}, d: helm.Decision{Step: helm.StepInstall},
 			want: "Progressing=False/MissingPermissions Available=False/MissingPermissions events=[Warning:MissingPermissions] reports=[ENABLE/ERROR]"},
 			setup: held(nil, fakeGate{chart: "cannot grant"})},
+		{stepCase: stepCase{name: "install binding a group", state: &helm.State{}, d: helm.Decision{Step: helm.StepInstall},
+			want: "Progressing=False/ForbiddenSubjects Available=False/ForbiddenSubjects events=[Warning:ForbiddenSubjects] reports=[ENABLE/ERROR]"},
+			setup: held(nil, fakeGate{err: forbidden})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,12 +11,10 @@ import (
 )
 
 func (r *ComponentReconciler) setAvailable(comp *castwarev1.Component, s metav1.ConditionStatus, reason, msg string) {
-	msg = redact.String(msg)
 	setCondition(&comp.Status.Conditions, comp.Generation, castwarev1.ConditionAvailable, s, reason, msg)
 }
 
 func (r *ComponentReconciler) setProgressing(comp *castwarev1.Component, s metav1.ConditionStatus, reason, msg string) {
-	msg = redact.String(msg)
 	setCondition(&comp.Status.Conditions, comp.Generation, castwarev1.ConditionProgressing, s, reason, msg)
 }
 

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // statusWriter queues status changes on a working copy and writes them once, as a merge patch against
@@ -60,8 +62,10 @@ func waitForCache(ctx context.Context, c client.Client, obj client.Object, befor
 	}
 }
 
-// setCondition sets a condition, keeping lastTransitionTime when the status did not change.
+// setCondition sets a condition, keeping lastTransitionTime when the status did not change. The message is
+// scrubbed of registered secrets (it often quotes a Helm or API error) before it is cut to size.
 func setCondition(conds *[]metav1.Condition, gen int64, typ string, status metav1.ConditionStatus, reason, msg string) bool {
+	msg = redact.String(msg)
 	if len(msg) > 32000 {
 		msg = msg[:32000] + "…"
 	}

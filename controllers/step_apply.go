@@ -10,6 +10,7 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // stepApply installs, reinstalls or upgrades, after the pre-apply checks let the change go on.
@@ -69,7 +70,7 @@ func (r *ComponentReconciler) heldBack(ctx context.Context, w *work, st *helm.St
 	case outHeldBack:
 		o := outHeldBack
 		if conditionReason(comp.Status.Conditions, castwarev1.ConditionProgressing) == hb.reason &&
-			conditionMessage(comp.Status.Conditions, castwarev1.ConditionProgressing) == hb.msg {
+			conditionMessage(comp.Status.Conditions, castwarev1.ConditionProgressing) == redact.String(hb.msg) {
 			o = outStillHeldBack
 		} else {
 			log.FromContext(ctx).Info("change held back", "reason", hb.reason, "message", hb.msg)

@@ -10,6 +10,7 @@ import (
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // stepRollback: an upgrade failed, or a rollback was asked for. What is undone is recorded (so it is not
@@ -44,7 +45,7 @@ func (r *ComponentReconciler) rememberUndone(ctx context.Context, w *work, st *h
 	switch {
 	case d.FailedAttempt != nil:
 		comp.Status.FailedAttempt = &castwarev1.FailedAttempt{Reason: castwarev1.ReasonUpgradeFailed, Version: d.FailedAttempt.Version,
-			ValuesHash: d.FailedAttempt.ValuesHash, Generation: comp.Generation, Message: d.Message, Time: metav1.NewTime(r.now())}
+			ValuesHash: d.FailedAttempt.ValuesHash, Generation: comp.Generation, Message: redact.String(d.Message), Time: metav1.NewTime(r.now())}
 		r.record(ctx, w, outUpgradeRejected, note{msg: d.Message, from: target, to: d.FailedAttempt.Version})
 	case rollbackRequested(comp):
 		latest := helm.Summarize(st.Latest)

@@ -65,6 +65,8 @@ const (
 	ReasonReleaseRecovered = "ReleaseRecovered"
 	// ReasonMissingPermissions means the operator lacks RBAC rules the component's chart needs.
 	ReasonMissingPermissions = "MissingPermissions"
+	// ReasonForbiddenSubjects means the chart binds roles to subjects the operator never grants to (a chart or values problem).
+	ReasonForbiddenSubjects = "ForbiddenSubjects"
 	// ReasonUpgradeBlocked means Cast AI refused the upgrade to spec.version (components:validateUpgrade).
 	ReasonUpgradeBlocked = "UpgradeBlocked"
 	// ReasonUpgradeNotValidated means Cast AI could not be asked whether the upgrade is allowed; it is retried.

@@ -76,11 +76,40 @@ func (c *Client) RecordActionResult(ctx context.Context, clusterID string, res A
 	if !res.Status.Valid() {
 		return fmt.Errorf("castai %s: invalid status %q", EndpointRecordActionResult, res.Status)
 	}
+	key, err := c.callKey(ctx, EndpointRecordActionResult)
+	if err != nil {
+		return err
+	}
 	return c.do(ctx, call{
 		ep: EndpointRecordActionResult, method: http.MethodPost,
 		path: "/cluster-management/v1/clusters/" + url.PathEscape(clusterID) + "/components:recordActionResult",
-		body: res,
+		body: redactResult(res, key), key: key,
 	})
+}
+
+// redactResult returns res with the key (and every registered secret) scrubbed from its message and
+// parameters: a message is often a Helm error, which may quote rendered values.
+func redactResult(res ActionResult, key string) ActionResult {
+	res.Message = redact(res.Message, key)
+	if len(res.ComponentParams) > 0 {
+		params := make(map[string]string, len(res.ComponentParams))
+		for k, v := range res.ComponentParams {
+			params[k] = redact(v, key)
+		}
+		res.ComponentParams = params
+	}
+	return res
+}
+
+// callKey reads the API key for one call of ep before its body is built, so the body can be scrubbed of
+// it; a failure counts as a failed call.
+func (c *Client) callKey(ctx context.Context, ep Endpoint) (string, error) {
+	key, err := c.apiKey(ctx)
+	if err != nil {
+		c.record(ep, func(s *EndpointStats) { s.Calls++; s.Errors++ })
+		return "", fmt.Errorf("castai %s: %w", ep, err)
+	}
+	return key, nil
 }
 
 // DefaultPollMaxActions is the max_actions sent when PollOptions.MaxActions <= 0.
@@ -138,10 +167,9 @@ func (c *Client) AckAction(ctx context.Context, clusterID, actionID string, acti
 	if err := requireID(EndpointAckAction, "action ID", actionID); err != nil {
 		return err
 	}
-	key, err := c.apiKey(ctx)
+	key, err := c.callKey(ctx, EndpointAckAction)
 	if err != nil {
-		c.record(EndpointAckAction, func(s *EndpointStats) { s.Calls++; s.Errors++ })
-		return fmt.Errorf("castai %s: %w", EndpointAckAction, err)
+		return err
 	}
 	body := AckRequest{}
 	if actionErr != nil {
@@ -221,10 +249,9 @@ func (c *Client) ShipLogs(ctx context.Context, clusterID string, batch LogBatch)
 	if len(batch.Entries) == 0 {
 		return nil
 	}
-	key, err := c.apiKey(ctx)
+	key, err := c.callKey(ctx, EndpointShipLogs)
 	if err != nil {
-		c.record(EndpointShipLogs, func(s *EndpointStats) { s.Calls++; s.Errors++ })
-		return fmt.Errorf("castai %s: %w", EndpointShipLogs, err)
+		return err
 	}
 	if batch.Version == "" {
 		batch.Version = "castware-operator/" + vPrefixed(c.version)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	secrets "github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // ErrNoAPIKey is returned, before any request is sent, when the KeySource yields an empty key.
@@ -23,7 +25,7 @@ var ErrUnauthorized = errors.New("castai: unauthorized")
 var ErrMalformedResponse = errors.New("castai: malformed response")
 
 // redactedMark replaces the API key wherever it would otherwise appear.
-const redactedMark = "[REDACTED]"
+const redactedMark = secrets.Placeholder
 
 // maxErrorSnippet bounds how much of a response body ends up in an error message.
 const maxErrorSnippet = 256
@@ -165,15 +167,16 @@ func truncate(s string, n int) string {
 // minRedactLen is the shortest key that is redacted; shorter strings would mangle text.
 const minRedactLen = 4
 
-// redact replaces every occurrence of key in s.
+// redact replaces every occurrence of key in s, and of every secret registered with internal/redact (the
+// keys the operator read from Secrets: a message may quote another Cluster's key, or the plaintext key of a
+// chart's values).
 func redact(s, key string) string {
-	if len(key) < minRedactLen {
-		return s
+	if len(key) >= minRedactLen {
+		for i := 0; i < 8 && strings.Contains(s, key); i++ {
+			s = strings.ReplaceAll(s, key, redactedMark)
+		}
 	}
-	for i := 0; i < 8 && strings.Contains(s, key); i++ {
-		s = strings.ReplaceAll(s, key, redactedMark)
-	}
-	return s
+	return secrets.String(s)
 }
 
 // redactedError keeps the chain of err for errors.Is/As but prints a redacted message.
@@ -191,12 +194,13 @@ func (e *redactedError) Unwrap() error { return e.err }
 // redactErr is the last line of defence: an error whose message contains the key is wrapped
 // so that its message no longer does.
 func redactErr(err error, key string) error {
-	if err == nil || len(key) < minRedactLen {
-		return err
+	if err == nil {
+		return nil
 	}
 	msg := err.Error()
-	if !strings.Contains(msg, key) {
+	clean := redact(msg, key)
+	if clean == msg {
 		return err
 	}
-	return &redactedError{msg: redact(msg, key), err: err}
+	return &redactedError{msg: clean, err: err}
 }

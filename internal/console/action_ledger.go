@@ -13,6 +13,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/metrics"
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // The exactly-once ledger of console actions is the Cluster's status.handledActions: an action is recorded
@@ -77,7 +78,7 @@ func (p *Poller) recordHandled(ctx context.Context, key types.NamespacedName, a 
 		} else {
 			h := castwarev1.HandledAction{ID: a.ID, Kind: string(a.Kind()), Component: a.ComponentName(), Acked: acked, Time: metav1.Now()}
 			if actionErr != nil {
-				h.Error = truncate(actionErr.Error(), 1000)
+				h.Error = truncate(redact.String(actionErr.Error()), 1000) // redacted whole, then cut
 			}
 			cl.Status.HandledActions = append(cl.Status.HandledActions, h)
 			if n := len(cl.Status.HandledActions); n > maxHandledActions {

@@ -16,6 +16,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/redact"
 	"github.com/castware-operator/castware-operator/internal/values"
 )
 
@@ -247,7 +248,7 @@ func (r *Reporter) send(ctx context.Context, item report) error {
 func (r *Reporter) Result(ctx context.Context, comp *castwarev1.Component, t controllers.Transition) castai.ActionResult {
 	res := castai.ActionResult{
 		Name: comp.Spec.Component, Action: castai.ActionType(t.Action), Status: castai.ComponentStatus(t.Status),
-		CurrentVersion: t.FromVersion, Version: t.ToVersion, ReleaseName: t.Release, Message: truncate(t.Message, 2000),
+		CurrentVersion: t.FromVersion, Version: t.ToVersion, ReleaseName: t.Release, Message: truncate(redact.String(t.Message), 2000),
 	}
 	if res.CurrentVersion == "" && t.Status == "OK" {
 		res.CurrentVersion = t.ToVersion

@@ -75,6 +75,10 @@ type OwnUpgrade struct {
 	DryRun bool
 	// Description is stored on the revision.
 	Description string
+	// Restore makes the upgrade stand in for `helm rollback` to an older revision's chart and values: no chart
+	// hooks run (the operator chart has no rollback hooks, and its pre-upgrade hooks must not apply an older
+	// chart's CRDs) and what it created is removed if it fails, as a rollback does.
+	Restore bool
 }
 
 // UpgradeRelease upgrades the operator's own release: chart hooks run (bounded by the hook timeout),
@@ -95,6 +99,7 @@ func (e *Engine) UpgradeRelease(ctx context.Context, req OwnUpgrade) (*release.R
 		u.Wait = false
 		u.Atomic = false
 		u.Description = req.Description
+		u.DisableHooks, u.CleanupOnFail = req.Restore, req.Restore
 		if req.DryRun {
 			u.DryRun = true
 			u.DryRunOption = "server"

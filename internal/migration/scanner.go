@@ -22,6 +22,7 @@ import (
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/charts"
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // AnnotationAdoptedFrom on a Component created by migration says, for humans, what it adopted.
@@ -393,6 +394,7 @@ func (s *Scanner) event(cl *castwarev1.Cluster, typ, reason, action, note string
 	if s.Recorder == nil {
 		return
 	}
+	note = redact.String(note)
 	if len(note) > 1000 {
 		note = note[:1000] + "…"
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/clusterspec"
 	"github.com/castware-operator/castware-operator/internal/metrics"
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // Hook is the Cluster-controller hook (controllers.ClusterHook) of the self-upgrade: it mirrors
@@ -72,6 +73,7 @@ func setCondition(cl *castwarev1.Cluster, c *metav1.Condition) {
 		return
 	}
 	c.Type, c.ObservedGeneration = ConditionOperatorUpgrade, cl.Generation
+	c.Message = redact.String(c.Message)
 	meta.SetStatusCondition(&cl.Status.Conditions, *c)
 }
 

@@ -210,16 +210,18 @@ func UpgradeValues(config map[string]any) map[string]any {
 // withoutAPIKey removes apiKeySecret.apiKey so no revision the operator writes stores the key in plaintext.
 // The chart created the Secret from it at install; it carries helm.sh/resource-policy: keep, so turning
 // apiKeySecret.create off makes Helm stop rendering it without deleting it.
-func withoutAPIKey(vals map[string]any) {
+// It reports whether there was a key to remove.
+func withoutAPIKey(vals map[string]any) bool {
 	sec, ok := vals["apiKeySecret"].(map[string]any)
 	if !ok {
-		return
+		return false
 	}
 	if _, has := sec["apiKey"]; !has {
-		return
+		return false
 	}
 	delete(sec, "apiKey")
 	sec["create"] = false
+	return true
 }
 
 // stepResumeUpgrading decides what an upgrade interrupted during `helm upgrade` left behind.
@@ -439,7 +441,7 @@ func (u *Upgrader) stepRollback(ctx context.Context, cl *castwarev1.Cluster) err
 		return u.transition(ctx, cl, castwarev1.OperatorUpgradeRollingBack, castwarev1.OperatorUpgradeRolledBack,
 			fmt.Sprintf("upgrade to %s failed: %s (the release was not changed)", st.ToVersion, cause), nil)
 	}
-	if _, err := u.engine.Rollback(ctx, cl, st.Release, st.FromRevision); err != nil {
+	if err := u.restore(ctx, cl, st); err != nil {
 		msg := fmt.Sprintf("upgrade to %s failed: %s; rollback to revision %d failed: %v", st.ToVersion, cause, st.FromRevision, err)
 		if rerr := u.report(ctx, cl, castai.ActionRollback, castai.StatusError, msg); rerr != nil {
 			u.opts.Log.Info("rollback failure not reported", "error", rerr.Error())
@@ -451,6 +453,26 @@ func (u *Upgrader) stepRollback(ctx context.Context, cl *castwarev1.Cluster) err
 		u.opts.Log.Info("rollback not reported", "error", err.Error())
 	}
 	return u.transition(ctx, cl, castwarev1.OperatorUpgradeRollingBack, castwarev1.OperatorUpgradeRolledBack, msg, nil)
+}
+
+// restore rolls the release back to the revision the upgrade started from. When that revision stores the
+// plaintext API key (the user's own `helm install`), a Helm rollback would copy it into the new revision, so
+// the revision's own chart is upgraded to instead, with its values stripped of the key (withoutAPIKey): the
+// Secret, kept by its resource policy, stays.
+func (u *Upgrader) restore(ctx context.Context, cl *castwarev1.Cluster, st *castwarev1.OperatorUpgradeStatus) error {
+	from, err := u.revision(ctx, cl, st.FromRevision)
+	if err != nil {
+		return err
+	}
+	vals := values.Copy(from.Config)
+	if vals == nil || !withoutAPIKey(vals) {
+		_, err := u.engine.Rollback(ctx, cl, st.Release, st.FromRevision)
+		return err
+	}
+	u.opts.Log.Info("rolling back by upgrading to the revision's chart without its plaintext API key", "revision", st.FromRevision)
+	_, err = u.engine.UpgradeRelease(ctx, helm.OwnUpgrade{Owner: cl, ReleaseName: st.Release, Chart: from.Chart, Values: vals, Restore: true,
+		Description: fmt.Sprintf("Rollback to %d without the plaintext API key (self-upgrade to %s failed)", st.FromRevision, st.ToVersion)})
+	return err
 }
 
 // stepReportFinal records the final result once: UPDATE OK for Succeeded, UPDATE ERROR otherwise.

@@ -46,6 +46,7 @@ import (
 	"github.com/castware-operator/castware-operator/internal/castai"
 	"github.com/castware-operator/castware-operator/internal/charts"
 	"github.com/castware-operator/castware-operator/internal/helm"
+	"github.com/castware-operator/castware-operator/internal/redact"
 )
 
 // ComponentName is the operator's name at Cast AI (getByName, recordActionResult, console actions).
@@ -328,6 +329,9 @@ func (u *Upgrader) update(ctx context.Context, cl *castwarev1.Cluster, mutate fu
 		if err := mutate(&cur.Status.OperatorUpgrade); err != nil {
 			return err
 		}
+		if st := cur.Status.OperatorUpgrade; st != nil {
+			st.Message = redact.String(st.Message) // Helm and API errors may quote the key
+		}
 		// The condition follows at once (the Cluster controller's hook re-derives it on every reconcile).
 		setCondition(cur, u.condition(cur.Status.OperatorUpgrade))
 		err := u.client.Status().Patch(ctx, cur, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
@@ -375,7 +379,7 @@ func (u *Upgrader) report(ctx context.Context, cl *castwarev1.Cluster, action ca
 		return err
 	}
 	r := castai.ActionResult{
-		Name: ComponentName, Action: action, Status: status, Message: msg, ReleaseName: st.Release,
+		Name: ComponentName, Action: action, Status: status, Message: redact.String(msg), ReleaseName: st.Release,
 		CurrentVersion: st.FromVersion, Version: st.ToVersion,
 	}
 	if err := api.RecordActionResult(ctx, cl.ClusterID(), r); err != nil {

@@ -31,7 +31,7 @@ func TestGateRefusesGroupSubjects(t *testing.T) {
 	if err := k8s.Create(context.Background(), newComponent(ns, "group-binder", "group-binder", "1.0.0", nil)); err != nil {
 		t.Fatal(err)
 	}
-	c := waitCondition(t, ns, "group-binder", castwarev1.ConditionProgressing, metav1.ConditionFalse, castwarev1.ReasonMissingPermissions, 2*time.Minute)
+	c := waitCondition(t, ns, "group-binder", castwarev1.ConditionProgressing, metav1.ConditionFalse, castwarev1.ReasonForbiddenSubjects, 2*time.Minute)
 	msg := condition(c, castwarev1.ConditionProgressing).Message
 	for _, want := range []string{"ClusterRoleBinding group-binder-" + ns + ": Group system:authenticated", "binds roles to subjects the operator never grants roles to",
 		"only to ServiceAccounts in namespace " + ns} {

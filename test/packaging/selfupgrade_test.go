@@ -74,9 +74,12 @@ type suFixture struct {
 	chartRepo string // the upgraders' pinned source of the operator chart
 }
 
-func newSUFixture(t *testing.T) *suFixture {
+func newSUFixture(t *testing.T) *suFixture { return newSUFixtureIn(t, "cwop-selfupgrade") }
+
+// newSUFixtureIn is newSUFixture with the operator release in namespace ns.
+func newSUFixtureIn(t *testing.T, ns string) *suFixture {
 	e := controlPlane(t)
-	f := &suFixture{t: t, e: e, ns: "cwop-selfupgrade", rel: "cwop", clusterID: "7d0c2a3b-1e4f-4a5b-8c6d-2e7f8a9b0c1d"}
+	f := &suFixture{t: t, e: e, ns: ns, rel: "cwop", clusterID: "7d0c2a3b-1e4f-4a5b-8c6d-2e7f8a9b0c1d"}
 	repo, err := testharness.NewChartServer()
 	if err != nil {
 		t.Fatal(err)
@@ -392,6 +395,36 @@ func TestSelfUpgrade(t *testing.T) {
 	}
 	if got2, _ := f.results(); len(got2) != len(got) {
 		t.Errorf("refused requests were reported: %v", got2[len(got):])
+	}
+}
+
+// TestSelfUpgradeFirstRollbackKeepsTheKeyHome fails the first self-upgrade (0.1.0, installed by helm with the
+// key in its values, to the broken 0.3.0): the rollback restores 0.1.0 without writing the key into the new
+// revision, and the Secret still holds it.
+func TestSelfUpgradeFirstRollbackKeepsTheKeyHome(t *testing.T) {
+	f := newSUFixtureIn(t, "cwop-su-firstrollback")
+	ctx := context.Background()
+	first := latestRelease(t, f.e, f.ns, f.rel)
+	if sec, _ := first.Config["apiKeySecret"].(map[string]any); sec["apiKey"] == nil {
+		t.Fatalf("the installed revision holds no key: the test would prove nothing (%v)", first.Config)
+	}
+	u := f.upgrader("0.1.0", "operator-old", nil)
+	f.run(u)
+	if err := u.Start(ctx, f.cluster(), "0.3.0", "action-first"); err != nil {
+		t.Fatal(err)
+	}
+	st := f.waitPhase(castwarev1.OperatorUpgradeRolledBack, 3*time.Minute)
+	rel := latestRelease(t, f.e, f.ns, f.rel)
+	if rel.Version <= first.Version+1 || rel.Chart.Metadata.Version != "0.1.0" || rel.Info.Status != release.StatusDeployed {
+		t.Fatalf("after the rollback: revision %d runs %s (%s), want a new deployed 0.1.0 revision (%s)", rel.Version,
+			rel.Chart.Metadata.Version, rel.Info.Status, st.Message)
+	}
+	f.assertKeyStaysHome(rel)
+	if img, _ := rel.Config["image"].(map[string]any); img["tag"] != "v0.1.0-pinned" {
+		t.Errorf("the restored revision lost the user's other values: %v", rel.Config)
+	}
+	if got, _ := f.results(); len(got) < 2 || got[len(got)-2] != "ROLLBACK/OK" {
+		t.Errorf("recorded results %v, want the rollback reported", got)
 	}
 }
 

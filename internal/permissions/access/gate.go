@@ -154,7 +154,7 @@ func (g *Gate) CheckChart(ctx context.Context, req helm.Request, digest, valuesH
 	reqs := r.reqs
 	if len(r.subjects) > 0 {
 		g.setWaiting(req.Owner, false) // no grant of the operator's changes this: the chart must
-		return SubjectsMessage(chartName(req), req.Owner.GetNamespace(), r.subjects), nil
+		return "", &controllers.ForbiddenSubjectsError{Message: SubjectsMessage(chartName(req), req.Owner.GetNamespace(), r.subjects)}
 	}
 	if len(reqs) == 0 {
 		g.setWaiting(req.Owner, false)
