@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/charts"
 )
 
@@ -39,4 +40,13 @@ func ChartKey(l *charts.Loaded) string {
 	}
 	walk(l.Chart)
 	return "dir:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// chartVersion is the version the chart loader is asked for: spec.version, followed by spec.chartDigest as
+// Helm writes a pinned OCI reference ("1.2.3@sha256:…").
+func chartVersion(spec *castwarev1.ComponentSpec) string {
+	if spec.ChartDigest == "" || spec.Version == "" {
+		return spec.Version
+	}
+	return spec.Version + "@" + spec.ChartDigest
 }

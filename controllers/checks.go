@@ -136,7 +136,7 @@ func upgradeValidation(ctx context.Context, deps checkDeps, p *proposal) *holdBa
 // chartAvailable loads the chart and builds the Helm request from it.
 func chartAvailable(ctx context.Context, deps checkDeps, p *proposal) *holdBack {
 	w := p.w
-	loaded, err := deps.charts.Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: w.comp.Spec.Version})
+	loaded, err := deps.charts.Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: chartVersion(&w.comp.Spec)})
 	if err != nil {
 		return &holdBack{outcome: outChartUnavailable, msg: err.Error(), err: fmt.Errorf("load chart: %w", err)}
 	}

@@ -207,7 +207,7 @@ func (r *ComponentReconciler) takeOver(ctx context.Context, w *work) (bool, ctrl
 // are set). done is true when the takeover cannot proceed now: the reconcile ends with res and err.
 func (r *ComponentReconciler) checkTakeover(ctx context.Context, w *work, t *takeover) (done bool, res ctrl.Result, err error) {
 	comp := w.comp
-	loaded, err := r.chartSource(w).Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: comp.Spec.Version})
+	loaded, err := r.chartSource(w).Load(ctx, charts.Ref{Repo: w.repo, Name: w.chart, Version: chartVersion(&comp.Spec)})
 	if errors.Is(err, charts.ErrVersionNotFound) || errors.Is(err, charts.ErrChartNotFound) {
 		return r.failAdoption(ctx, w, fmt.Sprintf("the chart to take over the running installation with is not in the repository: %v", err),
 			"set spec.version to a version the repository has", false)

@@ -80,6 +80,12 @@ type ComponentSpec struct {
 	// +optional
 	Readonly bool `json:"readonly,omitempty"`
 
+	// ChartDigest pins spec.version to an OCI manifest digest (sha256:<64 hex digits>): a registry that
+	// serves other content under that version is refused. OCI repositories only; needs spec.version.
+	// +kubebuilder:validation:Pattern=`^(sha256:[0-9a-f]{64})?$`
+	// +optional
+	ChartDigest string `json:"chartDigest,omitempty"`
+
 	// ReleaseName is the Helm release name; defaults to the catalog's release name for the component.
 	// +kubebuilder:validation:MaxLength=53
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$`

@@ -42,8 +42,8 @@ func (p *tagPins) check(tagRef, digest, pin string) error {
 	case pin != "" && pin != digest:
 		return fail(ErrDigestMismatch, nil, "tag %s is pinned to %s but the registry resolves it to %s", tagRef, pin, digest)
 	case pin == "" && ok && prev != digest:
-		return fail(ErrDigestMismatch, nil, "tag %s moved from %s to %s: a chart version is immutable; pin the version to the new digest (%s@%s) to accept it",
-			tagRef, prev, digest, tagVersion(tagRef), digest)
+		return fail(ErrDigestMismatch, nil, "tag %s moved from %s to %s: a chart version is immutable; to accept the new content, set the Component's spec.chartDigest to %s (or ask for %s@%s)",
+			tagRef, prev, digest, digest, tagVersion(tagRef), digest)
 	}
 	p.seen[tagRef] = digest
 	return nil

@@ -151,6 +151,7 @@ func ValidateComponent(old, c *castwarev1.Component, cat *catalog.Catalog) (admi
 				spec.Component, strings.Join(cat.Components(), ", "), castwarev1.LabelHelmChart))
 		}
 		problems = appendIf(problems, validateVersion(spec.Version))
+		problems = appendIf(problems, validateChartDigest(spec))
 		problems = appendIf(problems, validateValues(spec.Values))
 		if cat != nil && known(cat, c) && !cat.Known(spec.Component) {
 			if _, err := cat.Uncatalogued(spec.Component, c.Labels[castwarev1.LabelHelmChart]); err != nil {
@@ -186,6 +187,9 @@ func ValidateComponent(old, c *castwarev1.Component, cat *catalog.Catalog) (admi
 	}
 	if spec.Version != was.Version {
 		problems = appendIf(problems, validateVersion(spec.Version))
+	}
+	if spec.Version != was.Version || spec.ChartDigest != was.ChartDigest {
+		problems = appendIf(problems, validateChartDigest(spec))
 	}
 	if !valuesEqual(spec.Values, was.Values) {
 		problems = appendIf(problems, validateValues(spec.Values))
@@ -237,6 +241,15 @@ func validateVersion(v string) error {
 	}
 	if _, err := semver.StrictNewVersion(strings.TrimPrefix(v, "v")); err != nil {
 		return fmt.Errorf("spec.version %q is not an exact chart version (MAJOR.MINOR.PATCH such as 0.161.0, or empty for the latest): %w", v, err)
+	}
+	return nil
+}
+
+// validateChartDigest requires a digest pin to name an exact version: a pin on "the latest" would refuse
+// every new release.
+func validateChartDigest(spec *castwarev1.ComponentSpec) error {
+	if spec.ChartDigest != "" && spec.Version == "" {
+		return fmt.Errorf("spec.chartDigest %s pins a chart version, so spec.version must name one", spec.ChartDigest)
 	}
 	return nil
 }

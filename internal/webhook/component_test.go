@@ -83,6 +83,11 @@ func TestValidateComponentCreate(t *testing.T) {
 		{name: "leading zero", mutate: func(c *castwarev1.Component) { c.Spec.Version = "01.2.3" }, deny: []string{"spec.version"}},
 		{name: "leading zero in a numeric pre-release (passes the CRD pattern)", mutate: func(c *castwarev1.Component) { c.Spec.Version = "1.2.3-01" },
 			deny: []string{`spec.version "1.2.3-01" is not an exact chart version`}},
+		{name: "digest pin without a version", mutate: func(c *castwarev1.Component) { c.Spec.ChartDigest = "sha256:" + strings.Repeat("a", 64) },
+			deny: []string{"spec.chartDigest", "spec.version must name one"}},
+		{name: "digest pin with a version", mutate: func(c *castwarev1.Component) {
+			c.Spec.Version, c.Spec.ChartDigest = "0.1.0", "sha256:"+strings.Repeat("a", 64)
+		}},
 		{name: "values list", mutate: func(c *castwarev1.Component) { c.Spec.Values = rawValues(`[1,2]`) }, deny: []string{"spec.values: values must be an object, got a list"}},
 		{name: "values string", mutate: func(c *castwarev1.Component) { c.Spec.Values = rawValues(`"x"`) }, deny: []string{"spec.values: values must be an object"}},
 		{name: "values carrying the API key", mutate: func(c *castwarev1.Component) { c.Spec.Values = rawValues(`{"castai":{"apiKey":"k"}}`) },

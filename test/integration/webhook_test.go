@@ -250,6 +250,12 @@ func TestWebhookAdmission(t *testing.T) {
 			`admission webhook "vcomponent.castware.cast.ai" denied the request`, `spec.component "evictor" is not in the component catalog`, castwarev1.LabelHelmChart)
 		expectDenied(t, "malformed version", c.Create(ctx, newComponent(ns, "agent-x", "castai-agent", "1.2.3-01", nil)),
 			`spec.version "1.2.3-01" is not an exact chart version`)
+		pinned := newComponent(ns, "agent-p", "castai-agent", "", nil)
+		pinned.Spec.ChartDigest = "sha256:" + strings.Repeat("0", 64)
+		expectDenied(t, "digest pin without a version", c.Create(ctx, pinned), "spec.chartDigest", "spec.version must name one")
+		pinned = newComponent(ns, "agent-q", "castai-agent", "0.1.0", nil)
+		pinned.Spec.ChartDigest = "md5:0"
+		expectDenied(t, "malformed digest pin", c.Create(ctx, pinned), "spec.chartDigest")
 		deep := any("leaf")
 		for i := 0; i < values.MaxDepth+2; i++ {
 			deep = map[string]any{"a": deep}
