@@ -6,32 +6,75 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	castwarev1 "github.com/castware-operator/castware-operator/api/v1alpha1"
 	"github.com/castware-operator/castware-operator/internal/catalog"
 	"github.com/castware-operator/castware-operator/internal/helm"
 )
 
-// reconcileDelete uninstalls a deleted Component's release (unless it is orphaned) and releases the
-// finalizer.
+// reconcileDelete uninstalls a deleted Component's release (unless orphanReason leaves it running) and
+// releases the finalizer.
 func (r *ComponentReconciler) reconcileDelete(ctx context.Context, comp *castwarev1.Component) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(comp, castwarev1.FinalizerCleanupHelm) {
 		return ctrl.Result{}, nil
 	}
 	// The finalizer is only ever added to an enabled Component: its release is uninstalled with it, also when
 	// it was disabled just before being deleted and the uninstall had not run yet.
-	orphan := comp.Labels[castwarev1.LabelDeleteCandidate] == "true" || comp.Annotations[AnnotationOrphan] == "true" || comp.Spec.Readonly
-	if entry, err := r.entryForRemoval(comp); err == nil && !orphan {
+	nsDeleting, err := r.namespaceDeleting(ctx, comp.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if why := orphanReason(comp, nsDeleting); why != "" {
+		log.FromContext(ctx).Info("deleted Component's release left running (orphaned)", "release", comp.Status.ReleaseName, "why", why)
+		return ctrl.Result{}, r.patchFinalizer(ctx, comp, false)
+	}
+	if entry, err := r.entryForRemoval(comp); err == nil {
 		w := &work{comp: comp, entry: entry, release: releaseName(comp, entry), chart: chartOf(comp, entry), current: comp.Status.CurrentVersion}
 		if waiting, res, err := r.uninstallDeleted(ctx, w); err != nil || waiting {
 			return res, err
 		}
 	}
 	return ctrl.Result{}, r.patchFinalizer(ctx, comp, false)
+}
+
+// orphanReason says why a deleted Component's release is left running instead of uninstalled; empty: it is
+// uninstalled. nsDeleting: the Component's namespace is being deleted, so the Component goes because
+// everything in the namespace goes, not because anyone asked to remove the component. Uninstalling then
+// would remove the release's cluster-scoped objects too, and its hooks could not even be created.
+func orphanReason(comp *castwarev1.Component, nsDeleting bool) string {
+	switch {
+	case nsDeleting:
+		return "namespace " + comp.Namespace + " is being deleted"
+	case comp.Labels[castwarev1.LabelDeleteCandidate] == "true":
+		return "labelled " + castwarev1.LabelDeleteCandidate
+	case comp.Annotations[AnnotationOrphan] == "true":
+		return "annotated " + AnnotationOrphan
+	case comp.Spec.Readonly:
+		return "readonly"
+	}
+	return ""
+}
+
+// namespaceDeleting reports whether a namespace is being deleted (or already gone). It reads from the API
+// server: the operator caches no Namespaces, and this is asked only when a Component is deleted.
+func (r *ComponentReconciler) namespaceDeleting(ctx context.Context, name string) (bool, error) {
+	if r.APIReader == nil {
+		return false, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, fmt.Errorf("read namespace %s: %w", name, err)
+	}
+	return !ns.DeletionTimestamp.IsZero(), nil
 }
 
 // uninstallDeleted uninstalls a deleted Component's release; waiting when another process's pending
