@@ -3,9 +3,10 @@
 //
 // The operator's finalizer on Components (it uninstalls a release when its Component is deleted) would
 // otherwise outlive the operator: `kubectl delete components --all` would wait forever. So when the
-// operator stops it checks whether it is being removed — its own Deployment is gone or being deleted,
-// which a restart, a rollout or a self-upgrade never does — and if so it releases every Component (label
-// castware.cast.ai/delete-candidate=true, finalizer removed; their components keep running). Helm deletes
+// operator stops it checks whether it is being removed — its own Deployment or its namespace is gone or
+// being deleted, which a restart, a rollout or a self-upgrade never does — and if so it releases every
+// Component (label castware.cast.ai/delete-candidate=true, finalizer removed; their components keep
+// running). Helm deletes
 // the operator's roles together with its Deployment, before the pod is even told to stop, so the chart
 // gives the operator a small Role for exactly this, and keeps it and the ServiceAccount through the
 // uninstall (helm.sh/resource-policy=keep); the operator deletes them as its last act.
@@ -72,8 +73,10 @@ func FromEnv(getenv func(string) string, namespace string) *Guard {
 
 // Result says what OnShutdown did.
 type Result struct {
-	// Removing is true when the operator's Deployment was gone or being deleted.
+	// Removing is true when the operator's Deployment or its namespace was gone or being deleted.
 	Removing bool
+	// Why says what showed the removal ("" when not removing).
+	Why string
 	// Released lists the Components released.
 	Released []string
 	// Deleted lists the kept objects deleted ("RoleBinding x", ...).
@@ -85,19 +88,11 @@ type Result struct {
 // process authenticates as it).
 func (g *Guard) OnShutdown(ctx context.Context, c client.Client) (Result, error) {
 	var res Result
-	d := &appsv1.Deployment{}
-	err := c.Get(ctx, types.NamespacedName{Namespace: g.Namespace, Name: g.Deployment}, d)
-	switch {
-	case apierrors.IsNotFound(err):
-		res.Removing = true
-	case err != nil:
-		return res, fmt.Errorf("read operator deployment %s: %w", g.Deployment, err)
-	case !d.DeletionTimestamp.IsZero():
-		res.Removing = true
+	why, err := g.removedBecause(ctx, c)
+	if err != nil || why == "" {
+		return res, err
 	}
-	if !res.Removing {
-		return res, nil
-	}
+	res.Removing, res.Why = true, why
 	comps := &castwarev1.ComponentList{}
 	if err := c.List(ctx, comps, client.InNamespace(g.Namespace)); err != nil && !meta.IsNoMatchError(err) && !apierrors.IsNotFound(err) {
 		return res, fmt.Errorf("list components: %w", err)
@@ -119,6 +114,34 @@ func (g *Guard) OnShutdown(ctx context.Context, c client.Client) (Result, error)
 		return res, err
 	}
 	return res, nil
+}
+
+// removedBecause says why the operator is being removed, or "" when it is not: its Deployment is gone or
+// being deleted, or its namespace is (the namespace controller deletes Pods before Deployments, so the
+// kubelet may stop the operator while its Deployment still looks untouched). Either check is enough, so
+// one that cannot be read (after `helm uninstall` only the kept Role is left, which cannot read
+// Namespaces) does not hide the other.
+func (g *Guard) removedBecause(ctx context.Context, c client.Client) (string, error) {
+	var errs []error
+	d := &appsv1.Deployment{}
+	switch err := c.Get(ctx, types.NamespacedName{Namespace: g.Namespace, Name: g.Deployment}, d); {
+	case apierrors.IsNotFound(err):
+		return "deployment " + g.Deployment + " gone", nil
+	case err != nil:
+		errs = append(errs, fmt.Errorf("read operator deployment %s: %w", g.Deployment, err))
+	case !d.DeletionTimestamp.IsZero():
+		return "deployment " + g.Deployment + " being deleted", nil
+	}
+	ns := &corev1.Namespace{}
+	switch err := c.Get(ctx, types.NamespacedName{Name: g.Namespace}, ns); {
+	case apierrors.IsNotFound(err):
+		return "namespace " + g.Namespace + " gone", nil
+	case err != nil:
+		errs = append(errs, fmt.Errorf("read operator namespace %s: %w", g.Namespace, err))
+	case !ns.DeletionTimestamp.IsZero():
+		return "namespace " + g.Namespace + " being deleted", nil
+	}
+	return "", errors.Join(errs...)
 }
 
 // deleteKept removes the objects the chart kept for the removal. Deleting the first of them would take
