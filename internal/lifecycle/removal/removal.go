@@ -6,10 +6,10 @@
 // operator stops it checks whether it is being removed — its own Deployment or its namespace is gone or
 // being deleted, which a restart, a rollout or a self-upgrade never does — and if so it releases every
 // Component (label castware.cast.ai/delete-candidate=true, finalizer removed; their components keep
-// running). Helm deletes
-// the operator's roles together with its Deployment, before the pod is even told to stop, so the chart
-// gives the operator a small Role for exactly this, and keeps it and the ServiceAccount through the
-// uninstall (helm.sh/resource-policy=keep); the operator deletes them as its last act.
+// running). Helm deletes the operator's roles together with its Deployment, before the pod is even told
+// to stop, so the chart gives the operator a small Role for exactly this, and keeps it and the
+// ServiceAccount through the uninstall (helm.sh/resource-policy=keep); the operator deletes them as its
+// last act.
 package removal
 
 import (
